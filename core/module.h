@@ -1,0 +1,61 @@
+// Parameters and the Module base class.
+//
+// Layers have explicit forward/backward (no autograd tape). The accumulation rule, once:
+// parameter gradients are ACCUMULATED (+=) by backward; activation gradients are OVERWRITTEN (=).
+// A forward keeps what its backward needs; a layer's input must stay alive until its backward.
+// Frozen parameters skip their weight-gradient work.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace peer {
+
+struct Parameter {
+  std::string name;  // e.g. "blocks.0.attn.qkv.weight"
+  Tensor value;
+  Tensor grad;       // same shape as value
+  bool frozen = false;
+  bool decay = true;  // AdamW weight decay applies (false for norms, biases, embeddings)
+
+  Parameter() = default;
+  Parameter(std::string n, std::vector<int64_t> shape, bool wd)
+      : name(std::move(n)), value(shape), grad(shape), decay(wd) {}
+};
+
+// Scalar statistics a layer reports (router loads, aux losses, ...), keyed by name.
+using Stats = std::vector<std::pair<std::string, double>>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // Appends pointers to every parameter of this module and its children.
+  virtual void collect_parameters(std::vector<Parameter*>& out) = 0;
+  std::vector<Parameter*> parameters() {
+    std::vector<Parameter*> out;
+    collect_parameters(out);
+    return out;
+  }
+  void zero_grad();
+  void set_frozen(bool frozen);
+};
+
+// A sequence-to-sequence layer on rows of width d: x (N, d) -> y (N, d). The FFN slot of a
+// transformer block is one of these (dense MLP, sparse MoE, PEER), so the model needs no
+// knowledge of experts.
+class RowModule : public Module {
+ public:
+  virtual const Tensor& forward(const Tensor& x, bool train, uint64_t step) = 0;
+  virtual const Tensor& backward(const Tensor& dy) = 0;
+  // Auxiliary loss added to the training objective by the last forward (its gradient is
+  // injected by backward). 0 for layers without one.
+  virtual double aux_loss() const { return 0.0; }
+  // Statistics of the last forward (accumulated since reset_stats for eval-time stats).
+  virtual void stats(Stats& out) const {}
+  virtual void reset_stats() {}
+};
+
+}  // namespace peer

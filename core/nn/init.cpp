@@ -1,0 +1,47 @@
+#include "core/nn/init.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "core/rng.h"
+
+namespace peer {
+
+InitScheme parse_init(const std::string& name) {
+  if (name == "kaiming") return InitScheme::Kaiming;
+  if (name == "xavier") return InitScheme::Xavier;
+  if (name == "normal") return InitScheme::Normal;
+  throw std::invalid_argument("[init] unknown scheme '" + name + "' (expected kaiming, xavier or normal)");
+}
+
+std::string init_name(InitScheme s) {
+  return s == InitScheme::Kaiming ? "kaiming" : s == InitScheme::Xavier ? "xavier" : "normal";
+}
+
+namespace {
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
+void init_normal(Parameter& p, float std, uint64_t seed) {
+  Philox rng(seed, fnv1a(p.name) ^ kStreamInit);
+  float* w = p.value.data();
+  for (int64_t i = 0; i < p.value.numel(); ++i) w[i] = std * rng.normal(i);
+}
+
+void init_linear_weight(Parameter& p, InitScheme s, uint64_t seed) {
+  double fan_out = double(p.value.dim(0)), fan_in = double(p.value.numel()) / fan_out;
+  double std = s == InitScheme::Kaiming  ? std::sqrt(2.0 / fan_in)
+               : s == InitScheme::Xavier ? std::sqrt(2.0 / (fan_in + fan_out))
+                                         : 0.02;
+  init_normal(p, float(std), seed);
+}
+
+void init_embedding(Parameter& p, InitScheme s, uint64_t seed) {
+  init_normal(p, s == InitScheme::Normal ? 0.02f : 1.0f, seed);
+}
+
+}  // namespace peer

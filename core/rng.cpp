@@ -1,0 +1,41 @@
+#include "core/rng.h"
+
+#include <cmath>
+
+namespace peer {
+
+std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
+  constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  for (int round = 0; round < 10; ++round) {
+    uint64_t p0 = uint64_t(kM0) * c[0];
+    uint64_t p1 = uint64_t(kM1) * c[2];
+    c = {uint32_t(p1 >> 32) ^ c[1] ^ k[0], uint32_t(p1), uint32_t(p0 >> 32) ^ c[3] ^ k[1], uint32_t(p0)};
+    k[0] += kW0;
+    k[1] += kW1;
+  }
+  return c;
+}
+
+uint32_t Philox::bits(uint64_t offset) const {
+  uint64_t block = offset >> 2;
+  auto r = philox4x32({uint32_t(block), uint32_t(block >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
+                      {uint32_t(seed_), uint32_t(seed_ >> 32)});
+  return r[offset & 3];
+}
+
+float Philox::uniform(uint64_t offset) const { return (bits(offset) >> 8) * (1.0f / 16777216.0f); }
+
+float Philox::normal(uint64_t offset) const {
+  // u1 in (0, 1] so the log is finite.
+  double u1 = ((bits(2 * offset) >> 8) + 1.0) / 16777216.0;
+  double u2 = (bits(2 * offset + 1) >> 8) / 16777216.0;
+  return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+}
+
+uint64_t Philox::below(uint64_t n, uint64_t offset) const {
+  uint64_t r = (uint64_t(bits(2 * offset)) << 32) | bits(2 * offset + 1);
+  return r % n;
+}
+
+}  // namespace peer

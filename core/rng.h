@@ -1,0 +1,38 @@
+// Counter-based random numbers (Philox4x32-10, Salmon et al. 2011).
+// Every draw is a pure function of (seed, stream, offset): no hidden state, so any draw can be
+// reproduced on any thread or device, and a resumed run only needs the step number.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace peer {
+
+std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
+
+class Philox {
+ public:
+  Philox(uint64_t seed, uint64_t stream) : seed_(seed), stream_(stream) {}
+  uint32_t bits(uint64_t offset) const;
+  // Uniform in [0, 1), 24 bits of mantissa.
+  float uniform(uint64_t offset) const;
+  // Standard normal (Box-Muller on draws 2*offset and 2*offset+1).
+  float normal(uint64_t offset) const;
+  // Uniform integer in [0, n) from 64 random bits (bias < 2^-32 for n < 2^32).
+  uint64_t below(uint64_t n, uint64_t offset) const;
+
+ private:
+  uint64_t seed_, stream_;
+};
+
+// Named streams so that independent consumers never share draws.
+enum RngStream : uint64_t {
+  kStreamInit = 1,
+  kStreamData = 2,
+  kStreamEval = 3,
+  kStreamDropout = 4,   // + layer index * 16
+  kStreamSample = 5,
+  kStreamRouterNoise = 6,
+};
+
+}  // namespace peer

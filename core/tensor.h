@@ -1,0 +1,52 @@
+// Tensor: a contiguous float32 array with a shape and a device.
+// Copies share storage (like a handle); clone() copies the data.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace peer {
+
+enum class Device { CPU, CUDA };
+
+std::string device_name(Device d);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Zero-filled tensor of the given shape.
+  explicit Tensor(std::vector<int64_t> shape, Device device = Device::CPU);
+
+  float* data() { return storage_.get(); }
+  const float* data() const { return storage_.get(); }
+  float& operator[](int64_t i) { return storage_.get()[i]; }
+  float operator[](int64_t i) const { return storage_.get()[i]; }
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  Device device() const { return device_; }
+  bool empty() const { return numel_ == 0; }
+
+  // Reallocates only when the element count grows; contents are unspecified after a reshape
+  // that changes numel. Used for activation buffers that keep their size between steps.
+  void resize(std::vector<int64_t> shape);
+  void zero();
+  void fill(float v);
+  Tensor clone() const;
+  std::string shape_str() const;
+
+ private:
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
+  int64_t capacity_ = 0;
+  std::shared_ptr<float[]> storage_;
+  Device device_ = Device::CPU;
+};
+
+int64_t shape_numel(const std::vector<int64_t>& shape);
+
+}  // namespace peer

@@ -1,0 +1,42 @@
+// Run checkpoints: model parameters, AdamW moments and step, the resolved config and the
+// tokenizer's vocabulary, in one safetensors file (DESIGN.md 5). Loading checks every tensor's
+// checksum and shape against the model being restored.
+#pragma once
+
+#include <string>
+
+#include "core/data/tokenizer.h"
+#include "core/nn/transformer.h"
+#include "core/optim/adamw.h"
+#include "experiments/config.h"
+#include "experiments/model_factory.h"
+
+namespace peer {
+
+struct CheckpointInfo {
+  Config config;
+  Tokenizer tokenizer;
+  int64_t step = 0;
+};
+
+void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, const Config& config,
+                     const Tokenizer& tok, int64_t step);
+
+// Config, vocabulary and step from the checkpoint's header. Throws InputError naming the file.
+CheckpointInfo read_checkpoint_info(const std::string& path);
+// Restores parameters (and optimizer state when opt is given) after verifying every checksum and
+// that every shape matches the model. Throws InputError naming the file and the tensor.
+void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt);
+
+}  // namespace peer
+
+namespace peer {
+
+// A trained model restored from a run folder (DIR/checkpoint.safetensors), for eval and sample.
+struct TrainedModel {
+  CheckpointInfo info;
+  std::unique_ptr<LanguageModel> model;
+};
+TrainedModel load_trained_model(const std::string& run_dir);
+
+}  // namespace peer

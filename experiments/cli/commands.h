@@ -1,0 +1,12 @@
+// The `peer` subcommands (DESIGN.md 4). Each returns the process exit code and prints its own
+// --help; bad usage throws InputError (exit 2).
+#pragma once
+
+namespace peer {
+
+int cmd_train(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_sample(int argc, char** argv);
+int cmd_data(int argc, char** argv);
+
+}  // namespace peer

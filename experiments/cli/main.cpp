@@ -1,0 +1,45 @@
+// `peer`: the command-line entry point. Exit codes: 0 ok, 1 run failed, 2 bad usage or
+// config, 130 interrupted.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "core/error.h"
+#include "experiments/cli/commands.h"
+
+namespace {
+const char* kUsage = R"(peer: sparse-expert language models (dense FFN, MoE, PEER)
+
+usage:
+  peer train CONFIG.toml [--set key=value]... [--out DIR] [--resume DIR]
+  peer eval DIR [--data PATH] [--batches N]
+  peer sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]
+  peer data prepare [--source brown] [--out DIR] [--from PATH]
+
+Every command has --help. Exit codes: 0 ok, 1 run failed, 2 bad usage or config, 130 interrupted.
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "train") return peer::cmd_train(argc, argv);
+    if (cmd == "eval") return peer::cmd_eval(argc, argv);
+    if (cmd == "sample") return peer::cmd_sample(argc, argv);
+    if (cmd == "data") return peer::cmd_data(argc, argv);
+    std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;
+    return 2;
+  } catch (const peer::InputError& e) {
+    std::cerr << "peer " << cmd << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "peer " << cmd << ": failed: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,70 @@
+// Run configuration: the TOML schema (DESIGN.md 4b), defaults, `--set` overrides, validation.
+// Unknown keys, wrong types and impossible values are InputErrors naming the key.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace peer {
+
+struct ModelConfig {
+  int64_t n_embd = 128;
+  int64_t n_head = 8;
+  int64_t n_layer = 8;
+  int64_t block_size = 32;
+  double dropout = 0.1;
+  std::string ffn = "dense";  // dense (moe, peer: later issues)
+  int64_t ffn_every = 1;
+  int64_t d_ff = 0;  // 0 = 4 * n_embd
+  std::string activation = "relu";
+  std::string init = "kaiming";
+};
+
+struct TrainConfig {
+  int64_t steps = 3000;
+  int64_t tokens = 0;  // when > 0, steps = ceil(tokens / (batch_size * block_size))
+  int64_t batch_size = 16;
+  double lr = 1e-3;
+  double min_lr_ratio = 0.1;
+  double weight_decay = 0.1;
+  int64_t warmup_steps = 100;
+  double grad_clip = 1.0;
+  int64_t eval_every = 250;
+  int64_t eval_batches = 20;
+  int64_t log_every = 50;
+  int64_t sample_tokens = 200;  // text sampled at the end of a run (0 = none)
+  int64_t seed = 1337;
+  int64_t threads = 2;
+  std::string device = "cpu";
+};
+
+struct DataConfig {
+  std::string source = "brown";      // brown | files
+  std::vector<std::string> files;    // source = files: text files or folders
+  std::vector<std::string> genres;   // source = brown: genre codes ca..cr (empty = all)
+  std::string dir = "data/brown";    // where `peer data prepare` put the Brown genre files
+  double val_fraction = 0.1;
+};
+
+struct Config {
+  ModelConfig model;
+  TrainConfig train;
+  DataConfig data;
+
+  int64_t total_steps() const;
+  int64_t d_ff() const { return model.d_ff > 0 ? model.d_ff : 4 * model.n_embd; }
+};
+
+// Parses TOML text (origin names it in messages), applies "key=value" overrides (values are
+// TOML literals; a bare word is taken as a string), validates. Throws InputError.
+Config parse_config(const std::string& text, const std::string& origin, const std::vector<std::string>& sets = {});
+Config load_config(const std::string& path, const std::vector<std::string>& sets = {});
+void validate(const Config& c);
+// Fully resolved config as TOML (every key, defaults included).
+std::string to_toml(const Config& c);
+// Every known key, dotted ("model.n_embd", ...), in schema order.
+std::vector<std::string> config_keys();
+
+}  // namespace peer

@@ -1,0 +1,58 @@
+// Value checks for a parsed Config: each failure names the key and the reason.
+#include <set>
+
+#include "core/error.h"
+#include "experiments/config.h"
+
+namespace peer {
+
+namespace {
+void require(bool ok, const std::string& key, const std::string& why) {
+  if (!ok) throw InputError("config key '" + key + "': " + why);
+}
+void one_of(const std::string& value, const std::set<std::string>& allowed, const std::string& key) {
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  require(allowed.count(value) > 0, key, "'" + value + "' is not one of " + list);
+}
+}  // namespace
+
+void validate(const Config& c) {
+  const ModelConfig& m = c.model;
+  require(m.n_embd >= 1, "model.n_embd", "must be >= 1");
+  require(m.n_head >= 1, "model.n_head", "must be >= 1");
+  require(m.n_embd % m.n_head == 0, "model.n_embd",
+          std::to_string(m.n_embd) + " is not divisible by model.n_head = " + std::to_string(m.n_head));
+  require(m.n_layer >= 1, "model.n_layer", "must be >= 1");
+  require(m.block_size >= 1, "model.block_size", "must be >= 1");
+  require(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout", "must be in [0, 1)");
+  one_of(m.ffn, {"dense"}, "model.ffn");
+  require(m.ffn_every >= 1, "model.ffn_every", "must be >= 1");
+  require(m.d_ff >= 0, "model.d_ff", "must be >= 1 (or 0 for 4 * n_embd)");
+  one_of(m.activation, {"relu", "gelu"}, "model.activation");
+  one_of(m.init, {"kaiming", "xavier", "normal"}, "model.init");
+
+  const TrainConfig& t = c.train;
+  require(t.steps >= 1, "train.steps", "must be >= 1");
+  require(t.tokens >= 0, "train.tokens", "must be >= 0 (0 = use train.steps)");
+  require(t.batch_size >= 1, "train.batch_size", "must be >= 1");
+  require(t.lr > 0.0, "train.lr", "must be > 0");
+  require(t.min_lr_ratio >= 0.0 && t.min_lr_ratio <= 1.0, "train.min_lr_ratio", "must be in [0, 1]");
+  require(t.weight_decay >= 0.0, "train.weight_decay", "must be >= 0");
+  require(t.warmup_steps >= 0, "train.warmup_steps", "must be >= 0");
+  require(t.grad_clip >= 0.0, "train.grad_clip", "must be >= 0 (0 = no clipping)");
+  require(t.eval_every >= 1, "train.eval_every", "must be >= 1");
+  require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
+  require(t.log_every >= 1, "train.log_every", "must be >= 1");
+  require(t.sample_tokens >= 0, "train.sample_tokens", "must be >= 0");
+  require(t.seed >= 0, "train.seed", "must be >= 0");
+  require(t.threads >= 1 && t.threads <= 1024, "train.threads", "must be in [1, 1024]");
+  one_of(t.device, {"cpu", "cuda"}, "train.device");
+
+  const DataConfig& d = c.data;
+  one_of(d.source, {"brown", "files"}, "data.source");
+  require(d.source != "files" || !d.files.empty(), "data.files", "must name at least one file when source = \"files\"");
+  require(d.val_fraction > 0.0 && d.val_fraction < 1.0, "data.val_fraction", "must be in (0, 1)");
+}
+
+}  // namespace peer

@@ -1,0 +1,199 @@
+#include "experiments/trainer.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/cuda/device.h"
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/optim/schedule.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "experiments/progress.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace peer {
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+void on_signal(int) { g_interrupted = true; }
+
+std::string metrics_path(const std::string& dir) { return (fs::path(dir) / "metrics.jsonl").string(); }
+
+// Keeps only metrics lines at or before `step` (a resumed run rewrites what came after).
+// Returns the best validation loss among them.
+double truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  std::string line, kept;
+  double best = INFINITY;
+  while (std::getline(in, line)) {
+    try {
+      json row = json::parse(line);
+      if (row.at("step").get<int64_t>() > step) continue;
+      kept += line + "\n";
+      if (row.at("split") == "val") best = std::min(best, row.at("loss").get<double>());
+    } catch (const json::exception&) {
+      // A torn last line from a killed run: dropped.
+    }
+  }
+  write_file_atomic(path, kept);
+  return best;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
+}  // namespace
+
+std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.safetensors").string(); }
+
+Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
+  if (config_.train.device == "cuda") cuda::require_available();
+  std::optional<Tokenizer> vocab;
+  if (resume) {
+    if (!fs::is_regular_file(checkpoint_path(dir_)))
+      throw InputError("--resume '" + dir_ + "': no checkpoint.safetensors there");
+    CheckpointInfo info = read_checkpoint_info(checkpoint_path(dir_));
+    vocab = info.tokenizer;
+    start_step_ = info.step;
+  } else if (fs::exists(dir_) && !fs::is_empty(dir_)) {
+    throw InputError("output folder '" + dir_ + "' already holds files; use --resume " + dir_ +
+                     " to continue it, or another --out");
+  }
+  data_ = load_run_data(config_, vocab);
+  set_num_threads(int(config_.train.threads));
+  model_ = build_model(config_, data_.tokenizer.vocab_size());
+  AdamWOptions o;
+  o.weight_decay = float(config_.train.weight_decay);
+  opt_ = std::make_unique<AdamW>(model_->parameters(), o);
+  if (resume) {
+    load_checkpoint(checkpoint_path(dir_), *model_, opt_.get());
+    best_val_loss_ = truncate_metrics(metrics_path(dir_), start_step_);
+  }
+  fs::create_directories(dir_);
+  write_file_atomic((fs::path(dir_) / "config.toml").string(), to_toml(config_));
+}
+
+void Trainer::log(const std::string& json_line) {
+  std::ofstream f(metrics_path(dir_), std::ios::app);
+  f << json_line << "\n";
+}
+
+void Trainer::checkpoint(int64_t step) {
+  save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), config_, data_.tokenizer, step);
+}
+
+double Trainer::train_step(int64_t step, std::vector<int32_t>& x, std::vector<int32_t>& y, double* grad_norm) {
+  const Config& c = config_;
+  data_.dataset->batch(Split::Train, c.train.batch_size, c.model.block_size, uint64_t(c.train.seed), kStreamData,
+                       uint64_t(step), x, y);
+  model_->zero_grad();
+  double loss = model_->forward(x.data(), y.data(), c.train.batch_size, c.model.block_size, true, uint64_t(step));
+  if (!std::isfinite(loss)) return loss;
+  model_->backward();
+  *grad_norm = clip_grad_norm(model_->parameters(), c.train.grad_clip);
+  LrSchedule sched{c.train.lr, c.train.warmup_steps, c.total_steps(), c.train.min_lr_ratio};
+  opt_->step(float(sched.at(step)));
+  return loss;
+}
+
+void Trainer::evaluate(int64_t step, RunResult& r) {
+  const int64_t nb = config_.train.eval_batches;
+  model_->reset_stats();
+  double train = estimate_loss(*model_, *data_.dataset, Split::Train, config_, nb);
+  double val = estimate_loss(*model_, *data_.dataset, Split::Val, config_, nb);
+  json row = {{"step", step}, {"split", "val"}, {"loss", val}, {"train_loss", train}};
+  Stats stats;
+  model_->stats(stats);
+  for (const auto& [k, v] : stats) row[k] = v;
+  log(row.dump());
+  r.final_val_loss = val;
+  r.final_train_loss = train;
+  r.best_val_loss = best_val_loss_ = std::min(best_val_loss_, val);
+}
+
+RunResult Trainer::run() {
+  const Config& c = config_;
+  const int64_t total = c.total_steps(), tokens_per_step = c.train.batch_size * c.model.block_size;
+  g_interrupted = false;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  Progress progress(total, c.train.log_every);
+  RunResult r;
+  std::vector<int32_t> x, y;
+  LrSchedule sched{c.train.lr, c.train.warmup_steps, total, c.train.min_lr_ratio};
+  auto t_run = std::chrono::steady_clock::now();
+  double train_seconds = 0.0;
+  int64_t steps_done = 0;
+  for (int64_t step = start_step_; step < total; ++step) {
+    auto t0 = std::chrono::steady_clock::now();
+    double gn = 0.0, loss = train_step(step, x, y, &gn);
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!std::isfinite(loss)) {
+      std::cerr << "\n[train] loss is " << loss << " at step " << step << "; stopping. The last good checkpoint"
+                << " (step " << start_step_ << ") is kept in " << dir_ << "\n";
+      r.exit_code = kExitFailed;
+      return r;
+    }
+    train_seconds += dt;
+    ++steps_done;
+    double tps = double(tokens_per_step * steps_done) / train_seconds;
+    progress.update(step + 1, loss, sched.at(step), tps);
+    if ((step + 1) % c.train.log_every == 0)
+      log(json{{"step", step + 1}, {"split", "train"}, {"loss", loss}, {"lr", sched.at(step)}, {"grad_norm", gn},
+               {"tokens_per_s", tps}}
+              .dump());
+    if ((step + 1) % c.train.eval_every == 0 || step + 1 == total) {
+      evaluate(step + 1, r);
+      progress.eval(step + 1, r.final_train_loss, r.final_val_loss);
+      checkpoint(step + 1);
+      start_step_ = step + 1;
+    }
+    if (g_interrupted) {
+      checkpoint(step + 1);
+      std::cerr << "\n[train] interrupted at step " << step + 1 << "; checkpoint written to " << dir_
+                << " (continue with --resume " << dir_ << ")\n";
+      r.exit_code = kExitInterrupted;
+      return r;
+    }
+  }
+  progress.finish();
+  r.steps = total;
+  r.tokens_per_s = train_seconds > 0 ? double(tokens_per_step * steps_done) / train_seconds : 0.0;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  write_summary(r, count_parameters(*model_));
+  return r;
+}
+
+void Trainer::write_summary(const RunResult& r, int64_t params) {
+  const Config& c = config_;
+  json s = {{"steps", r.steps},
+            {"tokens", r.steps * c.train.batch_size * c.model.block_size},
+            {"final_val_loss", r.final_val_loss},
+            {"best_val_loss", r.best_val_loss},
+            {"final_train_loss", r.final_train_loss},
+            {"tokens_per_s", r.tokens_per_s},
+            {"wall_s", r.wall_s},
+            {"parameters", params},
+            {"peak_rss_mb", peak_rss_mb()},
+            {"threads", c.train.threads},
+            {"device", c.train.device}};
+  write_file_atomic((fs::path(dir_) / "summary.json").string(), s.dump(2) + "\n");
+}
+
+}  // namespace peer
