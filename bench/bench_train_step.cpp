@@ -1,0 +1,50 @@
+// One training step (batch, forward, backward, clip, AdamW) of the language model the config
+// describes, on random tokens like the PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab
+// 65). Default: the makeMoE shape with a dense FFN. Counters: tokens/s.
+//   build/bench/peer_bench --benchmark_filter=TrainStep
+#include <benchmark/benchmark.h>
+
+#include "core/data/text_dataset.h"
+#include "core/optim/adamw.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "experiments/model_factory.h"
+
+namespace peer {
+namespace {
+
+void train_step(benchmark::State& state, const Config& c) {
+  const int64_t vocab = 65, B = c.train.batch_size, T = c.model.block_size;
+  set_num_threads(int(c.train.threads));
+  auto model = build_model(c, vocab);
+  AdamW opt(model->parameters(), AdamWOptions{});
+  Philox rng(1, kStreamData);
+  std::vector<int32_t> tokens(100000);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t(rng.below(vocab, i));
+  TextDataset data(tokens, 0.1);
+  std::vector<int32_t> x, y;
+  uint64_t step = 0;
+  for (auto _ : state) {
+    data.batch(Split::Train, B, T, 1, kStreamData, step, x, y);
+    model->zero_grad();
+    double loss = model->forward(x.data(), y.data(), B, T, true, step);
+    model->backward();
+    clip_grad_norm(model->parameters(), 1.0);
+    opt.step(1e-3f);
+    benchmark::DoNotOptimize(loss);
+    ++step;
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(B * T), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_TrainStepDense(benchmark::State& state) {
+  Config c;  // defaults = the makeMoE shape, dense FFN, 2 threads
+  c.train.threads = state.range(0);
+  train_step(state, c);
+}
+BENCHMARK(BM_TrainStepDense)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+}  // namespace
+}  // namespace peer
+
+BENCHMARK_MAIN();
