@@ -26,8 +26,9 @@ struct Parameter {
       : name(std::move(n)), value(shape), grad(shape), decay(wd) {}
 };
 
-// Scalar statistics a layer reports (router loads, aux losses, ...), keyed by name.
-using Stats = std::vector<std::pair<std::string, double>>;
+// Statistics a layer reports (router loads, aux losses, ...), keyed by name; one value for a
+// scalar, several for a per-expert list.
+using Stats = std::vector<std::pair<std::string, std::vector<double>>>;
 
 class Module {
  public:

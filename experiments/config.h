@@ -15,11 +15,24 @@ struct ModelConfig {
   int64_t n_layer = 8;
   int64_t block_size = 32;
   double dropout = 0.1;
-  std::string ffn = "dense";  // dense (moe, peer: later issues)
+  std::string ffn = "dense";  // dense | moe (peer: later)
   int64_t ffn_every = 1;
   int64_t d_ff = 0;  // 0 = 4 * n_embd
   std::string activation = "relu";
   std::string init = "kaiming";
+};
+
+struct MoEConfig {
+  int64_t num_experts = 8;
+  int64_t top_k = 2;
+  int64_t d_expert = 0;  // 0 = the dense d_ff (granularity G = 1)
+  std::string router = "noisy_topk";  // topk | noisy_topk | switch
+  double capacity_factor = 1.25;       // training; 0 = dropless
+  double eval_capacity_factor = 2.0;   // evaluation; 0 = dropless
+  double load_balance_coef = 0.01;
+  double importance_coef = 0.0;
+  double z_loss_coef = 0.001;
+  int64_t num_shared = 0;  // shared experts (hidden d_expert each) every token uses
 };
 
 struct TrainConfig {
@@ -50,11 +63,15 @@ struct DataConfig {
 
 struct Config {
   ModelConfig model;
+  MoEConfig moe;
   TrainConfig train;
   DataConfig data;
 
   int64_t total_steps() const;
   int64_t d_ff() const { return model.d_ff > 0 ? model.d_ff : 4 * model.n_embd; }
+  int64_t d_expert() const { return moe.d_expert > 0 ? moe.d_expert : d_ff(); }
+  // Whether block `layer` (0-based) holds the expert FFN (ffn_every = n: blocks n-1, 2n-1, ...).
+  bool is_expert_block(int64_t layer) const { return model.ffn != "dense" && (layer + 1) % model.ffn_every == 0; }
 };
 
 // Parses TOML text (origin names it in messages), applies "key=value" overrides (values are

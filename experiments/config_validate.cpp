@@ -26,11 +26,25 @@ void validate(const Config& c) {
   require(m.n_layer >= 1, "model.n_layer", "must be >= 1");
   require(m.block_size >= 1, "model.block_size", "must be >= 1");
   require(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout", "must be in [0, 1)");
-  one_of(m.ffn, {"dense"}, "model.ffn");
+  one_of(m.ffn, {"dense", "moe"}, "model.ffn");
   require(m.ffn_every >= 1, "model.ffn_every", "must be >= 1");
   require(m.d_ff >= 0, "model.d_ff", "must be >= 1 (or 0 for 4 * n_embd)");
   one_of(m.activation, {"relu", "gelu"}, "model.activation");
   one_of(m.init, {"kaiming", "xavier", "normal"}, "model.init");
+
+  const MoEConfig& e = c.moe;
+  require(e.num_experts >= 1, "moe.num_experts", "must be >= 1");
+  require(e.top_k >= 1 && e.top_k <= e.num_experts, "moe.top_k",
+          std::to_string(e.top_k) + " must be in [1, moe.num_experts = " + std::to_string(e.num_experts) + "]");
+  require(e.d_expert >= 0, "moe.d_expert", "must be >= 1 (or 0 for model.d_ff)");
+  one_of(e.router, {"topk", "noisy_topk", "switch"}, "moe.router");
+  require(e.router != "switch" || e.top_k == 1, "moe.top_k", "the switch router is top-1; set moe.top_k = 1");
+  require(e.capacity_factor >= 0.0, "moe.capacity_factor", "must be >= 0 (0 = dropless)");
+  require(e.eval_capacity_factor >= 0.0, "moe.eval_capacity_factor", "must be >= 0 (0 = dropless)");
+  require(e.load_balance_coef >= 0.0, "moe.load_balance_coef", "must be >= 0");
+  require(e.importance_coef >= 0.0, "moe.importance_coef", "must be >= 0");
+  require(e.z_loss_coef >= 0.0, "moe.z_loss_coef", "must be >= 0");
+  require(e.num_shared >= 0, "moe.num_shared", "must be >= 0");
 
   const TrainConfig& t = c.train;
   require(t.steps >= 1, "train.steps", "must be >= 1");

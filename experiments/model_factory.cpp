@@ -2,8 +2,26 @@
 
 #include "core/rng.h"
 #include "moe/dense_ffn.h"
+#include "moe/sparse_moe.h"
 
 namespace peer {
+
+MoEOptions moe_options(const Config& c) {
+  MoEOptions o;
+  o.router.kind = parse_router(c.moe.router);
+  o.router.num_experts = c.moe.num_experts;
+  o.router.top_k = c.moe.top_k;
+  o.router.load_balance_coef = float(c.moe.load_balance_coef);
+  o.router.importance_coef = float(c.moe.importance_coef);
+  o.router.z_loss_coef = float(c.moe.z_loss_coef);
+  o.d_expert = c.d_expert();
+  o.activation = parse_activation(c.model.activation);
+  o.capacity_factor = c.moe.capacity_factor;
+  o.eval_capacity_factor = c.moe.eval_capacity_factor;
+  o.num_shared = c.moe.num_shared;
+  o.dropout = float(c.model.dropout);
+  return o;
+}
 
 std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) {
   TransformerShape s;
@@ -19,6 +37,7 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
   auto ffn = [&](int64_t layer, const std::string& name) -> std::unique_ptr<RowModule> {
     // Dropout streams: each block owns 16 (attention uses the first two, the FFN slot from 8).
     uint64_t stream = kStreamDropout + 16 * uint64_t(layer) + 8;
+    if (c.is_expert_block(layer)) return std::make_unique<SparseMoE>(name, s.n_embd, moe_options(c), s.init, s.seed, stream);
     return std::make_unique<DenseFFN>(name, s.n_embd, c.d_ff(), act, s.dropout, s.init, s.seed, stream);
   };
   return std::make_unique<LanguageModel>(s, ffn);

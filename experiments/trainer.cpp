@@ -120,7 +120,7 @@ void Trainer::evaluate(int64_t step, RunResult& r) {
   json row = {{"step", step}, {"split", "val"}, {"loss", val}, {"train_loss", train}};
   Stats stats;
   model_->stats(stats);
-  for (const auto& [k, v] : stats) row[k] = v;
+  for (const auto& [k, v] : stats) row[k] = v.size() == 1 ? json(v[0]) : json(v);
   log(row.dump());
   r.final_val_loss = val;
   r.final_train_loss = train;
