@@ -27,7 +27,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   if (M == 0 || N == 0) return;
   MutMap c(C, M, N, Eigen::OuterStride<>(ldc));
   if (K == 0) {
-    c *= beta;
+    if (beta == 0.0f) c.setZero();  // as BLAS: C is not read when beta = 0
+    else c *= beta;
     return;
   }
   ConstMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));

@@ -14,16 +14,34 @@
 
 namespace peer {
 
+// A row-sparse gradient of a (rows, width) parameter: only the rows a step touched, sorted and
+// unique, with their gradient rows. Expert tables (2^20 rows) never get a dense gradient.
+struct RowSparseGrad {
+  std::vector<int32_t> rows;  // sorted, unique
+  Tensor values;              // (rows.size(), width)
+  void clear() { rows.clear(); }
+  // Adds gradient rows (sorted unique `rows`, values (rows.size(), width)) into this one.
+  void accumulate(const std::vector<int32_t>& add_rows, const Tensor& add_values);
+};
+
 struct Parameter {
   std::string name;  // e.g. "blocks.0.attn.qkv.weight"
   Tensor value;
-  Tensor grad;       // same shape as value
+  Tensor grad;       // same shape as value; empty for sparse parameters
   bool frozen = false;
-  bool decay = true;  // AdamW weight decay applies (false for norms, biases, embeddings)
+  bool decay = true;    // AdamW weight decay applies (false for norms, biases, embeddings)
+  bool buffer = false;  // state saved with the model but never trained (BatchNorm running stats)
+  bool sparse = false;  // gradient lives in sparse_grad (row-sparse), see RowSparseGrad
+  RowSparseGrad sparse_grad;
 
   Parameter() = default;
   Parameter(std::string n, std::vector<int64_t> shape, bool wd)
       : name(std::move(n)), value(shape), grad(shape), decay(wd) {}
+  // A row-sparse parameter: no dense gradient is ever allocated.
+  static Parameter row_sparse(std::string n, std::vector<int64_t> shape, bool wd);
+  // Non-trainable state (no gradient).
+  static Parameter make_buffer(std::string n, std::vector<int64_t> shape);
+  bool trainable() const { return !frozen && !buffer; }
 };
 
 // Statistics a layer reports (router loads, aux losses, ...), keyed by name; one value for a

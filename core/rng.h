@@ -25,14 +25,15 @@ class Philox {
   uint64_t seed_, stream_;
 };
 
-// Named streams so that independent consumers never share draws.
+// Named streams so that independent consumers never share draws. Per-layer consumers (dropout
+// sites, router noise) use kStreamLayer + 16 * layer + site, above every named stream.
 enum RngStream : uint64_t {
   kStreamInit = 1,
   kStreamData = 2,
-  kStreamEval = 3,
-  kStreamDropout = 4,   // + layer index * 16
+  kStreamEvalTrain = 3,
+  kStreamEvalVal = 4,
   kStreamSample = 5,
-  kStreamRouterNoise = 6,
+  kStreamLayer = 1 << 16,
 };
 
 }  // namespace peer

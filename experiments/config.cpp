@@ -1,5 +1,6 @@
 #include "experiments/config.h"
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -94,6 +95,16 @@ const std::vector<Field>& schema() {
       field("moe.importance_coef", &C::moe, &MoEConfig::importance_coef),
       field("moe.z_loss_coef", &C::moe, &MoEConfig::z_loss_coef),
       field("moe.num_shared", &C::moe, &MoEConfig::num_shared),
+      field("peer.num_experts", &C::peer, &PeerConfig::num_experts),
+      field("peer.n1", &C::peer, &PeerConfig::n1),
+      field("peer.n2", &C::peer, &PeerConfig::n2),
+      field("peer.heads", &C::peer, &PeerConfig::heads),
+      field("peer.top_k", &C::peer, &PeerConfig::top_k),
+      field("peer.d_key", &C::peer, &PeerConfig::d_key),
+      field("peer.activation", &C::peer, &PeerConfig::activation),
+      field("peer.query_batchnorm", &C::peer, &PeerConfig::query_batchnorm),
+      field("peer.key_init_std", &C::peer, &PeerConfig::key_init_std),
+      field("peer.expert_init_std", &C::peer, &PeerConfig::expert_init_std),
       field("train.steps", &C::train, &TrainConfig::steps),
       field("train.tokens", &C::train, &TrainConfig::tokens),
       field("train.batch_size", &C::train, &TrainConfig::batch_size),
@@ -109,6 +120,7 @@ const std::vector<Field>& schema() {
       field("train.seed", &C::train, &TrainConfig::seed),
       field("train.threads", &C::train, &TrainConfig::threads),
       field("train.device", &C::train, &TrainConfig::device),
+      field("train.sparse_adam", &C::train, &TrainConfig::sparse_adam),
       field("data.source", &C::data, &DataConfig::source),
       field("data.files", &C::data, &DataConfig::files),
       field("data.genres", &C::data, &DataConfig::genres),
@@ -155,6 +167,8 @@ Config parse_config(const std::string& text, const std::string& origin, const st
   toml::table root = parse_toml(text, origin);
   std::map<std::string, const toml::node*> values;
   flatten(root, values, origin);
+  std::map<std::string, std::string> source;  // where each key came from, for messages
+  for (const auto& [key, _] : values) source[key] = origin;
   // Overrides: each "key=value" parsed as a TOML literal, or as a string if that fails.
   std::vector<toml::table> owners;
   owners.reserve(sets.size());
@@ -170,11 +184,12 @@ Config parse_config(const std::string& text, const std::string& origin, const st
       owners.push_back(std::move(t));
     }
     values[key] = owners.back().get("v");
+    source[key] = "--set " + key;
   }
   Config c;
   for (const auto& [key, node] : values) {
     const Field* f = find_field(key);
-    if (!f) throw InputError(origin + ": unknown config key '" + key + "'");
+    if (!f) throw InputError(source[key] + ": unknown config key '" + key + "'");
     f->read(c, *node);
   }
   validate(c);
@@ -191,6 +206,12 @@ std::string to_toml(const Config& c) {
   std::ostringstream ss;
   ss << root << "\n";
   return ss.str();
+}
+
+std::pair<int64_t, int64_t> Config::peer_sides() const {
+  if (peer.n1 > 0 || peer.n2 > 0) return {peer.n1, peer.n2};
+  auto n = int64_t(std::llround(std::sqrt(double(peer.num_experts))));
+  return {n, n};
 }
 
 int64_t Config::total_steps() const {

@@ -15,7 +15,7 @@ struct ModelConfig {
   int64_t n_layer = 8;
   int64_t block_size = 32;
   double dropout = 0.1;
-  std::string ffn = "dense";  // dense | moe (peer: later)
+  std::string ffn = "dense";  // dense | moe | peer
   int64_t ffn_every = 1;
   int64_t d_ff = 0;  // 0 = 4 * n_embd
   std::string activation = "relu";
@@ -35,6 +35,18 @@ struct MoEConfig {
   int64_t num_shared = 0;  // shared experts (hidden d_expert each) every token uses
 };
 
+struct PeerConfig {
+  int64_t num_experts = 16384;  // = n1 * n2
+  int64_t n1 = 0, n2 = 0;       // 0 = sqrt(num_experts)
+  int64_t heads = 8;
+  int64_t top_k = 16;
+  int64_t d_key = 128;
+  std::string activation = "gelu";
+  bool query_batchnorm = true;
+  double key_init_std = 0.0;     // 0 = (d_key/2)^-0.5
+  double expert_init_std = 0.0;  // 0 = n_embd^-0.5
+};
+
 struct TrainConfig {
   int64_t steps = 3000;
   int64_t tokens = 0;  // when > 0, steps = ceil(tokens / (batch_size * block_size))
@@ -51,6 +63,7 @@ struct TrainConfig {
   int64_t seed = 1337;
   int64_t threads = 2;
   std::string device = "cpu";
+  std::string sparse_adam = "lazy";  // lazy | dense: how row-sparse expert tables are updated
 };
 
 struct DataConfig {
@@ -64,6 +77,7 @@ struct DataConfig {
 struct Config {
   ModelConfig model;
   MoEConfig moe;
+  PeerConfig peer;
   TrainConfig train;
   DataConfig data;
 
@@ -71,6 +85,8 @@ struct Config {
   int64_t d_ff() const { return model.d_ff > 0 ? model.d_ff : 4 * model.n_embd; }
   int64_t d_expert() const { return moe.d_expert > 0 ? moe.d_expert : d_ff(); }
   // Whether block `layer` (0-based) holds the expert FFN (ffn_every = n: blocks n-1, 2n-1, ...).
+  // The product-key sides (n1, n2) of the first PEER pool.
+  std::pair<int64_t, int64_t> peer_sides() const;
   bool is_expert_block(int64_t layer) const { return model.ffn != "dense" && (layer + 1) % model.ffn_every == 0; }
 };
 

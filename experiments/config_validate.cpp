@@ -1,4 +1,5 @@
 // Value checks for a parsed Config: each failure names the key and the reason.
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -26,7 +27,7 @@ void validate(const Config& c) {
   require(m.n_layer >= 1, "model.n_layer", "must be >= 1");
   require(m.block_size >= 1, "model.block_size", "must be >= 1");
   require(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout", "must be in [0, 1)");
-  one_of(m.ffn, {"dense", "moe"}, "model.ffn");
+  one_of(m.ffn, {"dense", "moe", "peer"}, "model.ffn");
   require(m.ffn_every >= 1, "model.ffn_every", "must be >= 1");
   require(m.d_ff >= 0, "model.d_ff", "must be >= 1 (or 0 for 4 * n_embd)");
   one_of(m.activation, {"relu", "gelu"}, "model.activation");
@@ -46,6 +47,22 @@ void validate(const Config& c) {
   require(e.z_loss_coef >= 0.0, "moe.z_loss_coef", "must be >= 0");
   require(e.num_shared >= 0, "moe.num_shared", "must be >= 0");
 
+  const PeerConfig& p = c.peer;
+  require(p.num_experts >= 1, "peer.num_experts", "must be >= 1");
+  require(p.n1 >= 0 && p.n2 >= 0 && (p.n1 > 0) == (p.n2 > 0), "peer.n1",
+          "give both peer.n1 and peer.n2 (> 0), or neither (n1 = n2 = sqrt(num_experts))");
+  auto [n1, n2] = c.peer_sides();
+  require(n1 * n2 == p.num_experts, p.n1 > 0 ? "peer.num_experts" : "peer.num_experts",
+          std::to_string(p.num_experts) + " is not n1 * n2 = " + std::to_string(n1) + " * " + std::to_string(n2) +
+              (p.n1 > 0 ? "" : " (not a perfect square: set peer.n1 and peer.n2)"));
+  require(p.heads >= 1, "peer.heads", "must be >= 1");
+  require(p.d_key >= 2 && p.d_key % 2 == 0, "peer.d_key", std::to_string(p.d_key) + " must be even and >= 2");
+  require(p.top_k >= 1 && p.top_k <= std::min(n1, n2), "peer.top_k",
+          std::to_string(p.top_k) + " must be in [1, min(n1, n2) = " + std::to_string(std::min(n1, n2)) + "]");
+  one_of(p.activation, {"relu", "gelu"}, "peer.activation");
+  require(p.key_init_std >= 0.0, "peer.key_init_std", "must be >= 0 (0 = (d_key/2)^-0.5)");
+  require(p.expert_init_std >= 0.0, "peer.expert_init_std", "must be >= 0 (0 = n_embd^-0.5)");
+
   const TrainConfig& t = c.train;
   require(t.steps >= 1, "train.steps", "must be >= 1");
   require(t.tokens >= 0, "train.tokens", "must be >= 0 (0 = use train.steps)");
@@ -62,6 +79,7 @@ void validate(const Config& c) {
   require(t.seed >= 0, "train.seed", "must be >= 0");
   require(t.threads >= 1 && t.threads <= 1024, "train.threads", "must be in [1, 1024]");
   one_of(t.device, {"cpu", "cuda"}, "train.device");
+  one_of(t.sparse_adam, {"lazy", "dense"}, "train.sparse_adam");
 
   const DataConfig& d = c.data;
   one_of(d.source, {"brown", "files"}, "data.source");

@@ -23,6 +23,18 @@ MoEOptions moe_options(const Config& c) {
   return o;
 }
 
+PeerOptions peer_options(const Config& c) {
+  PeerOptions o;
+  o.heads = c.peer.heads;
+  o.top_k = c.peer.top_k;
+  o.d_key = c.peer.d_key;
+  o.activation = parse_activation(c.peer.activation);
+  o.query_batchnorm = c.peer.query_batchnorm;
+  o.key_init_std = float(c.peer.key_init_std);
+  o.expert_init_std = float(c.peer.expert_init_std);
+  return o;
+}
+
 std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) {
   TransformerShape s;
   s.vocab_size = vocab_size;
@@ -36,8 +48,13 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
   Activation act = parse_activation(c.model.activation);
   auto ffn = [&](int64_t layer, const std::string& name) -> std::unique_ptr<RowModule> {
     // Dropout streams: each block owns 16 (attention uses the first two, the FFN slot from 8).
-    uint64_t stream = kStreamDropout + 16 * uint64_t(layer) + 8;
-    if (c.is_expert_block(layer)) return std::make_unique<SparseMoE>(name, s.n_embd, moe_options(c), s.init, s.seed, stream);
+    uint64_t stream = kStreamLayer + 16 * uint64_t(layer) + 8;
+    if (c.is_expert_block(layer) && c.model.ffn == "moe")
+      return std::make_unique<SparseMoE>(name, s.n_embd, moe_options(c), s.init, s.seed, stream);
+    if (c.is_expert_block(layer) && c.model.ffn == "peer") {
+      auto [n1, n2] = c.peer_sides();
+      return std::make_unique<PeerLayer>(name, s.n_embd, peer_options(c), PoolShape{n1, n2}, s.init, s.seed);
+    }
     return std::make_unique<DenseFFN>(name, s.n_embd, c.d_ff(), act, s.dropout, s.init, s.seed, stream);
   };
   return std::make_unique<LanguageModel>(s, ffn);

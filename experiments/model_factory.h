@@ -6,10 +6,12 @@
 #include "core/nn/transformer.h"
 #include "experiments/config.h"
 #include "moe/sparse_moe.h"
+#include "peer/peer_layer.h"
 
 namespace peer {
 
 MoEOptions moe_options(const Config& c);
+PeerOptions peer_options(const Config& c);
 std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size);
 int64_t count_parameters(LanguageModel& m);
 

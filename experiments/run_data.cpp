@@ -10,11 +10,20 @@
 
 namespace peer {
 
+std::vector<int32_t> encode_or_explain(const Tokenizer& tok, const std::string& text, const std::string& what) {
+  try {
+    return tok.encode(text);
+  } catch (const InputError& e) {
+    throw InputError(what + ": " + e.what() + " (the model's vocabulary comes from its training text)");
+  }
+}
+
 RunData load_run_data(const Config& c, const std::optional<Tokenizer>& vocab) {
   std::string text = load_corpus_text(c.data);
   RunData d;
   d.tokenizer = vocab ? *vocab : Tokenizer::from_text(text);
-  d.dataset = std::make_unique<TextDataset>(d.tokenizer.encode(text), c.data.val_fraction);
+  d.dataset = std::make_unique<TextDataset>(encode_or_explain(d.tokenizer, text, "the configured data"),
+                                            c.data.val_fraction);
   for (Split s : {Split::Train, Split::Val})
     if (int64_t(d.dataset->tokens(s).size()) < c.model.block_size + 1)
       throw InputError(std::string("data: the ") + (s == Split::Train ? "training" : "validation") + " split has " +
@@ -26,7 +35,7 @@ RunData load_run_data(const Config& c, const std::optional<Tokenizer>& vocab) {
 double estimate_loss(LanguageModel& model, const TextDataset& data, Split split, const Config& c, int64_t batches) {
   std::vector<int32_t> x, y;
   double total = 0.0;
-  const uint64_t stream = kStreamEval + 16 * (split == Split::Val);
+  const uint64_t stream = split == Split::Val ? kStreamEvalVal : kStreamEvalTrain;
   for (int64_t i = 0; i < batches; ++i) {
     data.batch(split, c.train.batch_size, c.model.block_size, uint64_t(c.train.seed), stream, uint64_t(i), x, y);
     total += model.forward(x.data(), y.data(), c.train.batch_size, c.model.block_size, false, 0);
@@ -36,7 +45,7 @@ double estimate_loss(LanguageModel& model, const TextDataset& data, Split split,
 
 std::string sample_text(LanguageModel& model, const Tokenizer& tok, const std::string& prompt, int64_t tokens,
                         double temperature, int64_t top_k, uint64_t seed) {
-  std::vector<int32_t> ids = tok.encode(prompt);
+  std::vector<int32_t> ids = encode_or_explain(tok, prompt, "--prompt");
   if (ids.empty()) ids.push_back(tok.contains('\n') ? tok.encode("\n")[0] : 0);
   const size_t first_new = prompt.empty() ? ids.size() : 0;
   const int64_t V = tok.vocab_size(), block = model.shape().block_size;

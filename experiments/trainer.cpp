@@ -75,11 +75,15 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
     throw InputError("output folder '" + dir_ + "' already holds files; use --resume " + dir_ +
                      " to continue it, or another --out");
   }
+  if (resume && start_step_ >= config_.total_steps())
+    throw InputError("run '" + dir_ + "' already finished (step " + std::to_string(start_step_) + " of " +
+                     std::to_string(config_.total_steps()) + "); to train longer, add --set train.steps=N");
   data_ = load_run_data(config_, vocab);
   set_num_threads(int(config_.train.threads));
   model_ = build_model(config_, data_.tokenizer.vocab_size());
   AdamWOptions o;
   o.weight_decay = float(config_.train.weight_decay);
+  o.lazy_sparse = config_.train.sparse_adam == "lazy";
   opt_ = std::make_unique<AdamW>(model_->parameters(), o);
   if (resume) {
     load_checkpoint(checkpoint_path(dir_), *model_, opt_.get());
@@ -145,8 +149,10 @@ RunResult Trainer::run() {
     double gn = 0.0, loss = train_step(step, x, y, &gn);
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!std::isfinite(loss)) {
-      std::cerr << "\n[train] loss is " << loss << " at step " << step << "; stopping. The last good checkpoint"
-                << " (step " << start_step_ << ") is kept in " << dir_ << "\n";
+      std::cerr << "\n[train] loss is " << (std::isnan(loss) ? "nan" : "inf") << " at step " << step << "; stopping. "
+                << (start_step_ > 0 ? "The last good checkpoint (step " + std::to_string(start_step_) + ") is kept in " + dir_
+                                    : std::string("No checkpoint was written yet."))
+                << "\n";
       r.exit_code = kExitFailed;
       return r;
     }
@@ -164,7 +170,7 @@ RunResult Trainer::run() {
       checkpoint(step + 1);
       start_step_ = step + 1;
     }
-    if (g_interrupted) {
+    if (g_interrupted && step + 1 < total) {
       checkpoint(step + 1);
       std::cerr << "\n[train] interrupted at step " << step + 1 << "; checkpoint written to " << dir_
                 << " (continue with --resume " << dir_ << ")\n";

@@ -29,6 +29,8 @@ uint64_t fnv1a(const std::string& s) {
 void init_normal(Parameter& p, float std, uint64_t seed) {
   Philox rng(seed, fnv1a(p.name) ^ kStreamInit);
   float* w = p.value.data();
+  // Counter-based draws: parallel and still independent of the thread count.
+#pragma omp parallel for schedule(static) if (p.value.numel() > 65536)
   for (int64_t i = 0; i < p.value.numel(); ++i) w[i] = std * rng.normal(i);
 }
 

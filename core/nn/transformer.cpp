@@ -16,7 +16,7 @@ std::string block_name(int64_t layer) { return "blocks." + std::to_string(layer)
 
 Block::Block(const TransformerShape& s, int64_t layer, std::unique_ptr<RowModule> f)
     : ln1(block_name(layer) + ".ln1", s.n_embd),
-      attn(block_name(layer) + ".attn", s.n_embd, s.n_head, s.dropout, s.seed, kStreamDropout + 16 * layer),
+      attn(block_name(layer) + ".attn", s.n_embd, s.n_head, s.dropout, s.seed, kStreamLayer + 16 * layer),
       ln2(block_name(layer) + ".ln2", s.n_embd),
       ffn(std::move(f)) {
   attn.init(s.init, s.seed);

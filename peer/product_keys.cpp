@@ -1,0 +1,94 @@
+#include "peer/product_keys.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "core/kernels.h"
+
+namespace peer {
+
+namespace {
+
+constexpr int64_t kChunk = 64;  // queries per GEMM block
+
+// A sorted (best first) list of at most k (score, index) entries; ties by index ascending.
+struct TopList {
+  float* score;
+  int32_t* index;
+  int64_t size = 0, k;
+
+  static bool better(float s, int32_t i, float t, int32_t j) { return s > t || (s == t && i < j); }
+
+  void offer(float s, int32_t i) {
+    if (size == k && !better(s, i, score[k - 1], index[k - 1])) return;
+    int64_t pos = size < k ? size++ : k - 1;
+    while (pos > 0 && better(s, i, score[pos - 1], index[pos - 1])) {
+      score[pos] = score[pos - 1];
+      index[pos] = index[pos - 1];
+      --pos;
+    }
+    score[pos] = s;
+    index[pos] = i;
+  }
+};
+
+void check_args(const KeyTables& keys, int64_t k) {
+  if (k < 1 || k > keys.size() || k > 4096)
+    throw std::invalid_argument("[product_keys] k = " + std::to_string(k) + " must be in [1, min(N, 4096)]");
+}
+
+}  // namespace
+
+void sub_scores(const float* q, int64_t rows, int64_t ldq, const KeyTables& keys, float* s1, float* s2) {
+  gemm(false, true, rows, keys.n1, keys.half, 1.0f, q, ldq, keys.c1, keys.half, 0.0f, s1, keys.n1);
+  gemm(false, true, rows, keys.n2, keys.half, 1.0f, q + keys.half, ldq, keys.c2, keys.half, 0.0f, s2, keys.n2);
+}
+
+void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
+                      float* score) {
+  check_args(keys, k);
+  const int64_t k1 = std::min(k, keys.n1), k2 = std::min(k, keys.n2);
+#pragma omp parallel
+  {
+    std::vector<float> s1(kChunk * keys.n1), s2(kChunk * keys.n2), v1(k1), v2(k2);
+    std::vector<int32_t> i1(k1), i2(k2);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c0 = 0; c0 < Q; c0 += kChunk) {
+      const int64_t rows = std::min(kChunk, Q - c0);
+      sub_scores(q + c0 * ldq, rows, ldq, keys, s1.data(), s2.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        TopList a{v1.data(), i1.data(), 0, k1}, b{v2.data(), i2.data(), 0, k2};
+        for (int64_t j = 0; j < keys.n1; ++j) a.offer(s1[r * keys.n1 + j], int32_t(j));
+        for (int64_t j = 0; j < keys.n2; ++j) b.offer(s2[r * keys.n2 + j], int32_t(j));
+        TopList out{score + (c0 + r) * k, index + (c0 + r) * k, 0, k};
+        // Pair (x, y) of sorted positions is beaten by the (x+1)(y+1)-1 pairs above-left of it.
+        for (int64_t x = 0; x < k1; ++x)
+          for (int64_t y = 0; y < k2 && (x + 1) * (y + 1) <= k; ++y)
+            out.offer(v1[x] + v2[y], int32_t(int64_t(i1[x]) * keys.n2 + i2[y]));
+      }
+    }
+  }
+}
+
+void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
+                      float* score) {
+  check_args(keys, k);
+#pragma omp parallel
+  {
+    std::vector<float> s1(kChunk * keys.n1), s2(kChunk * keys.n2);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c0 = 0; c0 < Q; c0 += kChunk) {
+      const int64_t rows = std::min(kChunk, Q - c0);
+      sub_scores(q + c0 * ldq, rows, ldq, keys, s1.data(), s2.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        TopList out{score + (c0 + r) * k, index + (c0 + r) * k, 0, k};
+        for (int64_t a = 0; a < keys.n1; ++a)
+          for (int64_t b = 0; b < keys.n2; ++b)
+            out.offer(s1[r * keys.n1 + a] + s2[r * keys.n2 + b], int32_t(a * keys.n2 + b));
+      }
+    }
+  }
+}
+
+}  // namespace peer

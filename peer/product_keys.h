@@ -1,0 +1,36 @@
+// Exact top-k retrieval over N = n1 * n2 experts with product keys (Lample et al. 2019).
+// Expert (i1, i2) has index i1 * n2 + i2 and score q1 . C1[i1] + q2 . C2[i2], where q = [q1; q2]
+// (d_key = 2 * half). Order: score descending, ties by expert index ascending. The product-key
+// path takes the top-k of each half (same tie rule) and only the candidate pairs (a, b) of
+// sorted positions with (a+1)(b+1) <= k (any other pair has k better pairs), so its result is
+// identical to brute force over all N sums; sub-scores come from one shared kernel so the sums
+// are bit-identical in both paths.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace peer {
+
+struct KeyTables {
+  const float* c1;  // (n1, half)
+  const float* c2;  // (n2, half)
+  int64_t n1, n2, half;
+  int64_t size() const { return n1 * n2; }
+};
+
+// q: (Q, 2*half) rows with leading dimension ldq. Writes index (Q, k) and score (Q, k), best
+// first. k <= min(n1 * n2, 4096). Batched over queries and multithreaded; scratch memory is
+// allocated per call and per thread, never per query.
+void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
+                      float* score);
+
+// The oracle: exact top-k over all n1 * n2 scores, same order and tie rule.
+void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
+                      float* score);
+
+// Sub-scores s1 = q1 C1^T (rows, n1) and s2 = q2 C2^T (rows, n2) for `rows` queries: the one
+// kernel both paths use.
+void sub_scores(const float* q, int64_t rows, int64_t ldq, const KeyTables& keys, float* s1, float* s2);
+
+}  // namespace peer

@@ -1,0 +1,445 @@
+// Core engine: Philox RNG, gemm, Dropout, AdamW, gradient clipping, the LR schedule, the
+// tokenizer and the text dataset.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernels.h"
+#include "core/module.h"
+#include "core/nn/dropout.h"
+#include "core/optim/adamw.h"
+#include "core/optim/schedule.h"
+#include "core/rng.h"
+#include "core/data/text_dataset.h"
+#include "core/data/tokenizer.h"
+
+using namespace peer;
+
+// ---- Philox ---------------------------------------------------------------------------------
+
+TEST_CASE("philox4x32: Random123 known-answer vectors (kat_vectors, Philox4x32-10)", "[rng]") {
+  using Ctr = std::array<uint32_t, 4>;
+  using Key = std::array<uint32_t, 2>;
+  CHECK(philox4x32(Ctr{0, 0, 0, 0}, Key{0, 0}) == Ctr{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u});
+  CHECK(philox4x32(Ctr{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, Key{0xffffffffu, 0xffffffffu}) ==
+        Ctr{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu});
+  CHECK(philox4x32(Ctr{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, Key{0xa4093822u, 0x299f31d0u}) ==
+        Ctr{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u});
+}
+
+TEST_CASE("Philox: draws are a pure function of (seed, stream, offset)", "[rng]") {
+  Philox a(42, 7), b(42, 7), other_seed(43, 7), other_stream(42, 8);
+  int same_seed = 0, same_stream = 0;
+  for (uint64_t off : {0ull, 1ull, 2ull, 3ull, 4ull, 1000ull, (1ull << 40) + 5}) {
+    CHECK(a.bits(off) == b.bits(off));
+    CHECK(a.uniform(off) == b.uniform(off));
+    CHECK(a.normal(off) == b.normal(off));
+    CHECK(a.below(97, off) == b.below(97, off));
+    same_seed += a.bits(off) == other_seed.bits(off);
+    same_stream += a.bits(off) == other_stream.bits(off);
+  }
+  CHECK(same_seed == 0);
+  CHECK(same_stream == 0);
+  // Order of evaluation does not matter (no hidden state).
+  float later = a.uniform(12345);
+  a.uniform(0);
+  CHECK(a.uniform(12345) == later);
+  // Neighbouring offsets give different words.
+  std::set<uint32_t> words;
+  for (uint64_t off = 0; off < 64; ++off) words.insert(a.bits(off));
+  CHECK(words.size() == 64);
+}
+
+TEST_CASE("Philox: uniform and normal moments over 1e5 draws", "[rng]") {
+  // Bounds are about 5 standard errors of the estimate: with n = 1e5 the standard error of a
+  // uniform mean is 0.289/sqrt(n) = 9.1e-4, of its variance about 2.4e-4; of a standard normal
+  // mean 3.2e-3 and of its variance sqrt(2/n) = 4.5e-3.
+  const int64_t n = 100000;
+  Philox rng(2024, 3);
+  double su = 0, su2 = 0, sn = 0, sn2 = 0, sn4 = 0;
+  float umin = 1, umax = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float u = rng.uniform(uint64_t(i));
+    umin = std::min(umin, u);
+    umax = std::max(umax, u);
+    su += u;
+    su2 += double(u) * u;
+    double z = rng.normal(uint64_t(i));
+    REQUIRE(std::isfinite(z));
+    sn += z;
+    sn2 += z * z;
+    sn4 += z * z * z * z;
+  }
+  CHECK(umin >= 0.0f);
+  CHECK(umax < 1.0f);
+  const double mu = su / n, vu = su2 / n - mu * mu;
+  CHECK(std::fabs(mu - 0.5) < 0.005);
+  CHECK(std::fabs(vu - 1.0 / 12.0) < 0.0015);
+  const double mn = sn / n, vn = sn2 / n - mn * mn;
+  CHECK(std::fabs(mn) < 0.016);
+  CHECK(std::fabs(vn - 1.0) < 0.025);
+  CHECK(std::fabs(sn4 / n - 3.0) < 0.15);  // kurtosis of a normal (se ~ sqrt(96/n) = 0.031)
+
+  // below(n): in range, every value reached, roughly uniform (each of 10 bins expects 1e4,
+  // standard deviation ~95).
+  std::vector<int64_t> count(10, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t v = rng.below(10, uint64_t(i));
+    REQUIRE(v < 10);
+    ++count[v];
+  }
+  for (int64_t c : count) CHECK(std::abs(c - 10000) < 500);
+}
+
+// ---- gemm -----------------------------------------------------------------------------------
+
+namespace {
+
+// Reference: C = alpha * op(A) op(B) + beta * C in double, row-major with leading dimensions.
+void naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const std::vector<float>& A,
+                int64_t lda, const std::vector<float>& B, int64_t ldb, float beta, std::vector<double>& C,
+                int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double a = ta ? A[k * lda + i] : A[i * lda + k];
+        double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+        s += a * b;
+      }
+      C[i * ldc + j] = alpha * s + (beta == 0.0f ? 0.0 : beta * C[i * ldc + j]);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches a naive triple loop for every transpose and beta", "[gemm]") {
+  const bool ta = GENERATE(false, true);
+  const bool tb = GENERATE(false, true);
+  const float beta = GENERATE(0.0f, 1.0f);
+  const float alpha = GENERATE(1.0f, -0.5f);
+  CAPTURE(ta, tb, beta, alpha);
+  const int64_t M = 5, N = 7, K = 6;
+  // Stored shapes, each with a leading dimension 3 wider than its row.
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
+  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const int64_t lda = a_cols + 3, ldb = b_cols + 3, ldc = N + 3;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float pad = -777.0f;
+  // Padding of A and B is NaN: reading it would poison the result.
+  std::vector<float> A(a_rows * lda, nan), B(b_rows * ldb, nan), C(M * ldc, pad);
+  Philox rng(31, 1);
+  uint64_t o = 0;
+  for (int64_t i = 0; i < a_rows; ++i)
+    for (int64_t j = 0; j < a_cols; ++j) A[i * lda + j] = rng.normal(o++);
+  for (int64_t i = 0; i < b_rows; ++i)
+    for (int64_t j = 0; j < b_cols; ++j) B[i * ldb + j] = rng.normal(o++);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? nan : rng.normal(o++);  // beta 0: C not read
+  std::vector<double> ref(C.begin(), C.end());
+  naive_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, ref, ldc);
+
+  gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  // |error| <= 1e-5 + 1e-5 * |ref| (K = 6 products of O(1) values in float).
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      CAPTURE(i, j);
+      CHECK(std::fabs(C[i * ldc + j] - ref[i * ldc + j]) <= 1e-5 + 1e-5 * std::fabs(ref[i * ldc + j]));
+    }
+    for (int64_t j = N; j < ldc; ++j) CHECK(C[i * ldc + j] == pad);  // padding of C untouched
+  }
+}
+
+TEST_CASE("gemm with K = 0 gives beta * C", "[gemm]") {
+  std::vector<float> A(1), B(1), C = {1.0f, 2.0f, 3.0f, 4.0f};
+  gemm(false, false, 2, 2, 0, 1.0f, A.data(), 1, B.data(), 2, 1.0f, C.data(), 2);
+  CHECK(C == std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f});
+  gemm(false, false, 2, 2, 0, 1.0f, A.data(), 1, B.data(), 2, 0.5f, C.data(), 2);
+  CHECK(C == std::vector<float>{0.5f, 1.0f, 1.5f, 2.0f});
+}
+
+TEST_CASE("add_column_sums accumulates column sums", "[gemm]") {
+  const float dy[] = {1, 2, 3, 4, 5, 6};  // (2, 3)
+  float out[3] = {10, 20, 30};
+  add_column_sums(dy, 2, 3, out);
+  CHECK(out[0] == 15.0f);
+  CHECK(out[1] == 27.0f);
+  CHECK(out[2] == 39.0f);
+}
+
+// ---- Dropout --------------------------------------------------------------------------------
+
+TEST_CASE("Dropout: drops a fraction p, scales the rest, backward reuses the mask", "[dropout]") {
+  const float p = GENERATE(0.1f, 0.5f);
+  CAPTURE(p);
+  const int64_t n = 100000;
+  Dropout drop(p, 77, kStreamLayer);
+  std::vector<float> x(n), y(n), dy(n), dx(n);
+  Philox rng(78, 1);
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = 1.0f + rng.uniform(uint64_t(i));  // never zero, so y == 0 means dropped
+    dy[i] = rng.normal(uint64_t(i));
+  }
+  drop.forward(x.data(), y.data(), n, true, 3);
+  int64_t dropped = 0;
+  const float scale = 1.0f / (1.0f - p);
+  for (int64_t i = 0; i < n; ++i) {
+    if (y[i] == 0.0f) ++dropped;
+    else REQUIRE(y[i] == x[i] * scale);
+  }
+  // Binomial standard deviation sqrt(p (1 - p) / n) <= 1.6e-3; the bound is ~5 of them.
+  CHECK(std::fabs(double(dropped) / n - p) < 0.008);
+
+  drop.backward(dy.data(), dx.data(), n);
+  for (int64_t i = 0; i < n; ++i) REQUIRE(dx[i] == (y[i] == 0.0f ? 0.0f : dy[i] * scale));
+
+  // In place (dx aliases dy) gives the same.
+  std::vector<float> inplace = dy;
+  drop.backward(inplace.data(), inplace.data(), n);
+  CHECK(inplace == dx);
+
+  // The same step reproduces the mask; another step gives another one.
+  std::vector<float> y_same(n), y_next(n);
+  drop.forward(x.data(), y_same.data(), n, true, 3);
+  CHECK(y_same == y);
+  drop.forward(x.data(), y_next.data(), n, true, 4);
+  CHECK(y_next != y);
+  // A different stream (another layer) gives another mask at the same step.
+  Dropout other(p, 77, kStreamLayer + 16);
+  std::vector<float> y_other(n);
+  other.forward(x.data(), y_other.data(), n, true, 3);
+  CHECK(y_other != y);
+}
+
+TEST_CASE("Dropout: identity in eval mode and when p = 0", "[dropout]") {
+  const int64_t n = 1000;
+  std::vector<float> x(n), y(n, -1.0f), dy(n), dx(n);
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = float(i) + 0.5f;
+    dy[i] = float(i) - 0.25f;
+  }
+  SECTION("eval") {
+    Dropout drop(0.3f, 1, kStreamLayer);
+    drop.forward(x.data(), y.data(), n, false, 0);
+    CHECK(y == x);
+    drop.backward(dy.data(), dx.data(), n);
+    CHECK(dx == dy);
+  }
+  SECTION("eval after a training forward") {
+    Dropout drop(0.3f, 1, kStreamLayer);
+    drop.forward(x.data(), y.data(), n, true, 0);
+    drop.forward(x.data(), y.data(), n, false, 0);
+    CHECK(y == x);
+    drop.backward(dy.data(), dx.data(), n);
+    CHECK(dx == dy);
+  }
+  SECTION("p = 0 in training") {
+    Dropout drop(0.0f, 1, kStreamLayer);
+    drop.forward(x.data(), y.data(), n, true, 0);
+    CHECK(y == x);
+    drop.backward(dy.data(), dx.data(), n);
+    CHECK(dx == dy);
+  }
+  SECTION("in place") {
+    Dropout drop(0.3f, 1, kStreamLayer);
+    std::vector<float> z = x;
+    drop.forward(z.data(), z.data(), n, true, 9);
+    drop.forward(x.data(), y.data(), n, true, 9);
+    CHECK(z == y);
+  }
+}
+
+// ---- AdamW and clipping ---------------------------------------------------------------------
+
+namespace {
+Parameter make_param(const std::string& name, std::vector<float> value, std::vector<float> grad, bool decay) {
+  Parameter p(name, {int64_t(value.size())}, decay);
+  for (size_t i = 0; i < value.size(); ++i) {
+    p.value[int64_t(i)] = value[i];
+    p.grad[int64_t(i)] = grad[i];
+  }
+  return p;
+}
+}  // namespace
+
+TEST_CASE("AdamW: one step by hand, decoupled decay, no decay, frozen", "[adamw]") {
+  AdamWOptions o;  // beta1 0.9, beta2 0.999, eps 1e-8
+  o.weight_decay = 0.1f;
+  const float lr = 0.1f;
+  Parameter decayed = make_param("w", {1.0f, -2.0f, 0.5f}, {0.5f, -0.1f, 0.0f}, true);
+  Parameter plain = make_param("b", {1.0f, -2.0f, 0.5f}, {0.5f, -0.1f, 0.0f}, false);
+  Parameter frozen = make_param("f", {1.0f, -2.0f, 0.5f}, {0.5f, -0.1f, 0.0f}, true);
+  frozen.frozen = true;
+  AdamW opt({&decayed, &plain, &frozen}, o);
+  CHECK(opt.state().count("w") == 1);
+  CHECK(opt.state().count("f") == 0);  // frozen parameters get no state
+  opt.step(lr);
+  CHECK(opt.steps() == 1);
+  // Step 1: m_hat = g, v_hat = g^2, so the Adam direction is g / (|g| + eps) = sign(g) (0 for
+  // g = 0), and decoupled decay subtracts lr * wd * w:
+  //   w = 1 - 0.1 * (1 + 0.1 * 1) = 0.89;  -2 - 0.1 * (-1 + 0.1 * -2) = -1.88;  0.5 - 0.1 * 0.05 = 0.495
+  CHECK(decayed.value[0] == Approx(0.89).epsilon(1e-6));
+  CHECK(decayed.value[1] == Approx(-1.88).epsilon(1e-6));
+  CHECK(decayed.value[2] == Approx(0.495).epsilon(1e-6));  // decay acts even with a zero gradient
+  //   no decay: 1 - 0.1 = 0.9;  -2 + 0.1 = -1.9;  0.5 (zero gradient)
+  CHECK(plain.value[0] == Approx(0.9).epsilon(1e-6));
+  CHECK(plain.value[1] == Approx(-1.9).epsilon(1e-6));
+  CHECK(plain.value[2] == 0.5f);
+  CHECK(frozen.value[0] == 1.0f);
+  CHECK(frozen.value[1] == -2.0f);
+  CHECK(frozen.value[2] == 0.5f);
+  // Moments after step 1: m = (1 - beta1) g, v = (1 - beta2) g^2.
+  CHECK(opt.state().at("w").m[0] == Approx(0.05).epsilon(1e-6));
+  // (1 - 0.999f) is 0.00099998713 in float: relative error 1.3e-5, hence epsilon 1e-4.
+  CHECK(opt.state().at("w").v[0] == Approx(0.00025).epsilon(1e-4));
+
+  // Step 2 with a new gradient, against the formula evaluated in double.
+  decayed.grad[0] = -0.3f;
+  opt.step(lr);
+  const double m = 0.9 * 0.05 + 0.1 * -0.3, v = 0.999 * 0.00025 + 0.001 * 0.09;
+  const double mhat = m / (1 - 0.81), vhat = v / (1 - 0.999 * 0.999);
+  const double w1 = 0.89;
+  const double w2 = w1 - 0.1 * (mhat / (std::sqrt(vhat) + 1e-8) + 0.1 * w1);
+  CHECK(decayed.value[0] == Approx(w2).epsilon(1e-5));
+}
+
+TEST_CASE("clip_grad_norm: global norm over non-frozen parameters", "[adamw]") {
+  Parameter a = make_param("a", {0, 0}, {3.0f, 4.0f}, true);
+  Parameter b = make_param("b", {0}, {12.0f}, true);
+  Parameter f = make_param("f", {0}, {100.0f}, true);
+  f.frozen = true;
+  std::vector<Parameter*> ps = {&a, &b, &f};
+  SECTION("below the limit: unchanged") {
+    CHECK(clip_grad_norm(ps, 13.5) == Approx(13.0).epsilon(1e-12));
+    CHECK(a.grad[0] == 3.0f);
+    CHECK(b.grad[0] == 12.0f);
+  }
+  SECTION("max_norm <= 0: no clipping") {
+    CHECK(clip_grad_norm(ps, 0.0) == Approx(13.0).epsilon(1e-12));
+    CHECK(b.grad[0] == 12.0f);
+  }
+  SECTION("above the limit: scaled to max_norm") {
+    CHECK(clip_grad_norm(ps, 6.5) == Approx(13.0).epsilon(1e-12));
+    CHECK(a.grad[0] == Approx(1.5).epsilon(1e-6));
+    CHECK(a.grad[1] == Approx(2.0).epsilon(1e-6));
+    CHECK(b.grad[0] == Approx(6.0).epsilon(1e-6));
+    CHECK(f.grad[0] == 100.0f);  // frozen: neither counted nor scaled
+    CHECK(clip_grad_norm(ps, 0.0) == Approx(6.5).epsilon(1e-6));
+  }
+}
+
+// ---- LrSchedule -----------------------------------------------------------------------------
+
+TEST_CASE("LrSchedule: linear warmup then cosine to min_lr_ratio * lr", "[schedule]") {
+  LrSchedule s;
+  s.lr = 1e-3;
+  s.warmup_steps = 10;
+  s.total_steps = 110;
+  s.min_lr_ratio = 0.1;
+  CHECK(s.at(0) == Approx(1e-4));  // (step + 1) / warmup
+  CHECK(s.at(4) == Approx(5e-4));
+  CHECK(s.at(9) == Approx(1e-3));
+  CHECK(s.at(10) == Approx(1e-3));                  // cosine starts at lr
+  CHECK(s.at(60) == Approx(1e-3 * (0.1 + 0.9 * 0.5)));  // halfway
+  CHECK(s.at(110) == Approx(1e-4));                 // ends at min_lr_ratio * lr
+  CHECK(s.at(1000) == Approx(1e-4));                // and stays there
+  for (int64_t t = 10; t < 110; ++t) CHECK(s.at(t + 1) <= s.at(t));
+  for (int64_t t = 0; t < 9; ++t) CHECK(s.at(t + 1) > s.at(t));
+
+  LrSchedule no_warmup = s;
+  no_warmup.warmup_steps = 0;
+  CHECK(no_warmup.at(0) == Approx(1e-3));
+  CHECK(no_warmup.at(110) == Approx(1e-4));
+}
+
+// ---- Tokenizer ------------------------------------------------------------------------------
+
+TEST_CASE("Tokenizer: sorted byte vocabulary and round trip", "[tokenizer]") {
+  const std::string text = "hello, world\nThe end.";
+  Tokenizer tok = Tokenizer::from_text(text);
+  CHECK(tok.symbols() == std::string("\n ,.Tdehlnorw"));
+  CHECK(tok.vocab_size() == 13);
+  std::vector<int32_t> ids = tok.encode(text);
+  REQUIRE(ids.size() == text.size());
+  for (int32_t id : ids) CHECK((id >= 0 && id < tok.vocab_size()));
+  CHECK(ids[0] == 7);  // 'h' is the 8th symbol
+  CHECK(tok.decode(ids) == text);
+  Tokenizer again = Tokenizer::from_symbols(tok.symbols());
+  CHECK(again.encode(text) == ids);
+  CHECK(tok.contains('h'));
+  CHECK_FALSE(tok.contains('z'));
+  CHECK(tok.encode("").empty());
+}
+
+TEST_CASE("Tokenizer: a byte outside the vocabulary is an InputError naming its position", "[tokenizer]") {
+  Tokenizer tok = Tokenizer::from_text("abc");
+  CHECK_THROWS_AS(tok.encode("abzc"), InputError);
+  CHECK_THROWS_WITH(tok.encode("abzc"), Catch::Contains("position 2"));
+}
+
+TEST_CASE("Tokenizer: the unknown byte is named in hex", "[tokenizer]") {
+  // 'z' is 0x7a.
+  Tokenizer tok = Tokenizer::from_text("abc");
+  CHECK_THROWS_WITH(tok.encode("abzc"), Catch::Contains("0x7a"));
+}
+
+// ---- TextDataset ----------------------------------------------------------------------------
+
+TEST_CASE("TextDataset: split sizes", "[dataset]") {
+  std::vector<int32_t> tokens(1000);
+  for (int32_t i = 0; i < 1000; ++i) tokens[i] = i;
+  TextDataset ds(tokens, 0.25);
+  REQUIRE(ds.tokens(Split::Train).size() == 750);
+  REQUIRE(ds.tokens(Split::Val).size() == 250);
+  CHECK(ds.tokens(Split::Train).front() == 0);
+  CHECK(ds.tokens(Split::Train).back() == 749);  // the first part trains
+  CHECK(ds.tokens(Split::Val).front() == 750);
+  CHECK(ds.tokens(Split::Val).back() == 999);
+
+  TextDataset tenth(std::vector<int32_t>(100, 1), 0.1);
+  CHECK(tenth.tokens(Split::Train).size() == 90);
+  CHECK(tenth.tokens(Split::Val).size() == 10);
+}
+
+TEST_CASE("TextDataset: batches are deterministic, targets are inputs shifted by one", "[dataset]") {
+  std::vector<int32_t> tokens(1000);
+  for (int32_t i = 0; i < 1000; ++i) tokens[i] = i;  // token value = position
+  TextDataset ds(tokens, 0.2);
+  const int64_t B = 4, T = 16;
+  std::vector<int32_t> x, y, x2, y2, x3, y3;
+  ds.batch(Split::Train, B, T, 1337, kStreamData, 5, x, y);
+  REQUIRE(x.size() == size_t(B * T));
+  REQUIRE(y.size() == size_t(B * T));
+  ds.batch(Split::Train, B, T, 1337, kStreamData, 5, x2, y2);
+  CHECK(x == x2);
+  CHECK(y == y2);
+  ds.batch(Split::Train, B, T, 1337, kStreamData, 6, x3, y3);
+  CHECK(x3 != x);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t t = 0; t < T; ++t) {
+      const int32_t xi = x[b * T + t], yi = y[b * T + t];
+      CHECK(yi == xi + 1);                                   // the next token
+      if (t + 1 < T) CHECK(x[b * T + t + 1] == xi + 1);       // a contiguous window
+      CHECK((xi >= 0 && yi < 800));                          // inside the training split
+    }
+  }
+  // Batch b of draw d is regenerated alone from (seed, stream, d * B + b): B = 1 at draw d*B + b.
+  std::vector<int32_t> x1, y1;
+  ds.batch(Split::Train, 1, T, 1337, kStreamData, 5 * B + 2, x1, y1);
+  CHECK(std::vector<int32_t>(x.begin() + 2 * T, x.begin() + 3 * T) == x1);
+
+  ds.batch(Split::Val, B, T, 1337, kStreamEvalVal, 0, x, y);
+  for (int64_t i = 0; i < B * T; ++i) CHECK((x[i] >= 800 && y[i] == x[i] + 1 && y[i] < 1000));
+}
+
+TEST_CASE("TextDataset: a split shorter than block_size + 1 is an InputError", "[dataset]") {
+  TextDataset ds(std::vector<int32_t>(100, 0), 0.1);  // val: 10 tokens
+  std::vector<int32_t> x, y;
+  CHECK_THROWS_AS(ds.batch(Split::Val, 1, 10, 1, kStreamEvalVal, 0, x, y), InputError);
+  CHECK_NOTHROW(ds.batch(Split::Val, 1, 9, 1, kStreamEvalVal, 0, x, y));
+}
