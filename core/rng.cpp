@@ -26,12 +26,22 @@ uint32_t Philox::bits(uint64_t offset) const {
 
 float Philox::uniform(uint64_t offset) const { return (bits(offset) >> 8) * (1.0f / 16777216.0f); }
 
-float Philox::normal(uint64_t offset) const {
-  // u1 in (0, 1] so the log is finite.
-  double u1 = ((bits(2 * offset) >> 8) + 1.0) / 16777216.0;
-  double u2 = (bits(2 * offset + 1) >> 8) / 16777216.0;
-  return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+std::array<float, 4> Philox::normal4(uint64_t block) const {
+  auto r = philox4x32({uint32_t(block), uint32_t(block >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
+                      {uint32_t(seed_), uint32_t(seed_ >> 32)});
+  std::array<float, 4> out;
+  for (int p = 0; p < 2; ++p) {
+    // u1 in (0, 1] so the log is finite.
+    float u1 = ((r[2 * p] >> 8) + 1.0f) * (1.0f / 16777216.0f);
+    float u2 = (r[2 * p + 1] >> 8) * (1.0f / 16777216.0f);
+    float radius = std::sqrt(-2.0f * std::log(u1)), angle = float(2.0 * M_PI) * u2;
+    out[2 * p] = radius * std::cos(angle);
+    out[2 * p + 1] = radius * std::sin(angle);
+  }
+  return out;
 }
+
+float Philox::normal(uint64_t offset) const { return normal4(offset >> 2)[offset & 3]; }
 
 uint64_t Philox::below(uint64_t n, uint64_t offset) const {
   uint64_t r = (uint64_t(bits(2 * offset)) << 32) | bits(2 * offset + 1);

@@ -16,8 +16,11 @@ class Philox {
   uint32_t bits(uint64_t offset) const;
   // Uniform in [0, 1), 24 bits of mantissa.
   float uniform(uint64_t offset) const;
-  // Standard normal (Box-Muller on draws 2*offset and 2*offset+1).
+  // Standard normal: Box-Muller on Philox block offset / 4, whose 4 words give 2 pairs of
+  // uniforms and so 4 normals (cos and sin of each pair).
   float normal(uint64_t offset) const;
+  // The 4 normals of block b (offsets 4b .. 4b+3), at the cost of one Philox evaluation.
+  std::array<float, 4> normal4(uint64_t block) const;
   // Uniform integer in [0, n) from 64 random bits (bias < 2^-32 for n < 2^32).
   uint64_t below(uint64_t n, uint64_t offset) const;
 

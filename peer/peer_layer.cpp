@@ -5,19 +5,9 @@
 #include <stdexcept>
 
 #include "core/sparse_rows.h"
+#include "core/vec.h"
 
 namespace peer {
-
-namespace {
-float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-void axpy(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
-}
-}  // namespace
 
 PeerLayer::PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool,
                      InitScheme init, uint64_t seed)

@@ -1,6 +1,11 @@
 #include "peer/product_keys.h"
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -33,6 +38,44 @@ struct TopList {
   }
 };
 
+#ifdef __AVX2__
+float max8(const float* s) {
+  __m256 v = _mm256_loadu_ps(s);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+#endif
+
+// Offers s[0..n) (index j = position) to `out`, best first with the tie rule. With AVX2, a
+// lower bound on the k-th largest score is found first: the smallest of the maxima of k disjoint
+// groups (each group holds an element >= its maximum >= the bound). Only scores >= the bound
+// are offered, in index order, so the result is exactly that of offering every score.
+void scan(const float* s, int64_t n, TopList& out) {
+  int64_t j = 0;
+#ifdef __AVX2__
+  const int64_t group = (n / out.k) & ~int64_t(7);
+  if (group >= 8) {
+    float bound = INFINITY;
+    for (int64_t g = 0; g < out.k; ++g) {
+      float m = -INFINITY;
+      for (int64_t i = g * group; i < (g + 1) * group; i += 8) m = std::max(m, max8(s + i));
+      bound = std::min(bound, m);
+    }
+    const __m256 b = _mm256_set1_ps(bound);
+    for (; j + 8 <= n; j += 8) {
+      int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + j), b, _CMP_GE_OQ));
+      for (; mask; mask &= mask - 1) {
+        int bit = __builtin_ctz(mask);
+        out.offer(s[j + bit], int32_t(j + bit));
+      }
+    }
+  }
+#endif
+  for (; j < n; ++j) out.offer(s[j], int32_t(j));
+}
+
 void check_args(const KeyTables& keys, int64_t k) {
   if (k < 1 || k > keys.size() || k > 4096)
     throw std::invalid_argument("[product_keys] k = " + std::to_string(k) + " must be in [1, min(N, 4096)]");
@@ -59,8 +102,8 @@ void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& k
       sub_scores(q + c0 * ldq, rows, ldq, keys, s1.data(), s2.data());
       for (int64_t r = 0; r < rows; ++r) {
         TopList a{v1.data(), i1.data(), 0, k1}, b{v2.data(), i2.data(), 0, k2};
-        for (int64_t j = 0; j < keys.n1; ++j) a.offer(s1[r * keys.n1 + j], int32_t(j));
-        for (int64_t j = 0; j < keys.n2; ++j) b.offer(s2[r * keys.n2 + j], int32_t(j));
+        scan(s1.data() + r * keys.n1, keys.n1, a);
+        scan(s2.data() + r * keys.n2, keys.n2, b);
         TopList out{score + (c0 + r) * k, index + (c0 + r) * k, 0, k};
         // Pair (x, y) of sorted positions is beaten by the (x+1)(y+1)-1 pairs above-left of it.
         for (int64_t x = 0; x < k1; ++x)

@@ -17,6 +17,8 @@ usage:
   peer eval DIR [--data PATH] [--batches N]
   peer sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]
   peer data prepare [--source brown] [--out DIR] [--from PATH]
+  peer bench retrieval [--experts N] [--heads H] [--topk K] [--key-dim D] [--queries Q]
+                       [--device cpu|cuda] [--check]
 
 Every command has --help. Exit codes: 0 ok, 1 run failed, 2 bad usage or config, 130 interrupted.
 )";
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return peer::cmd_eval(argc, argv);
     if (cmd == "sample") return peer::cmd_sample(argc, argv);
     if (cmd == "data") return peer::cmd_data(argc, argv);
+    if (cmd == "bench") return peer::cmd_bench(argc, argv);
     std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const peer::InputError& e) {

@@ -1,0 +1,70 @@
+// One training step of a single PEER layer, as `../shared/ref/peer_ref.py` times it: forward,
+// MSE loss to a fixed random target, backward, Adam step (row-sparse lazy, or dense Adam over
+// every expert row). Default shape: N = 2^20 experts, d = 256, 8 heads, top-16, d_key 128,
+// 1024 tokens. Counters: tokens/s, ms/step and the process's peak resident memory; run one
+// variant per process so the peak belongs to it:
+//   build/bench/peer_bench_peer --benchmark_filter=PeerStep/lazy
+#include <sys/resource.h>
+
+#include <benchmark/benchmark.h>
+
+#include "core/optim/adamw.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "peer/peer_layer.h"
+
+namespace peer {
+namespace {
+
+double peak_rss_gib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / (1024.0 * 1024.0);
+}
+
+void peer_step(benchmark::State& state, bool lazy) {
+  const int64_t n = state.range(0), d = 256, T = 1024;
+  set_num_threads(2);
+  PeerOptions o;
+  o.heads = 8;
+  o.top_k = 16;
+  o.d_key = 128;
+  o.query_batchnorm = false;
+  PeerLayer layer("peer", d, o, PoolShape{n, n}, InitScheme::Kaiming, 1);
+  AdamWOptions ao;
+  ao.weight_decay = 0.0f;
+  ao.lazy_sparse = lazy;
+  AdamW opt(layer.parameters(), ao);
+  Tensor x({T, d}), target({T, d}), dy({T, d});
+  Philox rng(7, 1);
+  for (int64_t i = 0; i < T * d; ++i) {
+    x[i] = rng.normal(uint64_t(i));
+    target[i] = rng.normal(uint64_t(i + T * d));
+  }
+  for (auto _ : state) {
+    layer.zero_grad();
+    const Tensor& y = layer.forward(x, true, 0);
+    for (int64_t i = 0; i < T * d; ++i) dy[i] = 2.0f * (y[i] - target[i]) / float(T * d);
+    layer.backward(dy);
+    opt.step(1e-3f);
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(double(T), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["experts"] = double(n * n);
+  state.counters["peak_rss_GiB"] = peak_rss_gib();
+  // Parameters + Adam moments: 3 copies of U, V (N x d each) and of the small tables.
+  double params = 0;
+  for (const Parameter* p : layer.parameters()) params += double(p->value.numel());
+  state.counters["params_and_adam_GiB"] = 3.0 * params * 4.0 / (1024.0 * 1024.0 * 1024.0);
+}
+
+void BM_PeerStep_lazy(benchmark::State& s) { peer_step(s, true); }
+void BM_PeerStep_dense(benchmark::State& s) { peer_step(s, false); }
+// Fixed iteration counts: building 2^20 experts takes seconds, and Google Benchmark would
+// rebuild them for its calibration runs.
+BENCHMARK(BM_PeerStep_lazy)->Name("PeerStep/lazy")->Arg(1024)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_PeerStep_dense)->Name("PeerStep/dense")->Arg(1024)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+
+}  // namespace
+}  // namespace peer
+
+BENCHMARK_MAIN();
