@@ -17,18 +17,17 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_
   return c;
 }
 
-uint32_t Philox::bits(uint64_t offset) const {
-  uint64_t block = offset >> 2;
-  auto r = philox4x32({uint32_t(block), uint32_t(block >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
-                      {uint32_t(seed_), uint32_t(seed_ >> 32)});
-  return r[offset & 3];
+std::array<uint32_t, 4> Philox::block(uint64_t b) const {
+  return philox4x32({uint32_t(b), uint32_t(b >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
+                    {uint32_t(seed_), uint32_t(seed_ >> 32)});
 }
+
+uint32_t Philox::bits(uint64_t offset) const { return block(offset >> 2)[offset & 3]; }
 
 float Philox::uniform(uint64_t offset) const { return (bits(offset) >> 8) * (1.0f / 16777216.0f); }
 
-std::array<float, 4> Philox::normal4(uint64_t block) const {
-  auto r = philox4x32({uint32_t(block), uint32_t(block >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
-                      {uint32_t(seed_), uint32_t(seed_ >> 32)});
+std::array<float, 4> Philox::normal4(uint64_t b) const {
+  auto r = block(b);
   std::array<float, 4> out;
   for (int p = 0; p < 2; ++p) {
     // u1 in (0, 1] so the log is finite.

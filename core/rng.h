@@ -13,7 +13,8 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<u
 class Philox {
  public:
   Philox(uint64_t seed, uint64_t stream) : seed_(seed), stream_(stream) {}
-  uint32_t bits(uint64_t offset) const;
+  uint32_t bits(uint64_t offset) const;  // word offset % 4 of block offset / 4
+  std::array<uint32_t, 4> block(uint64_t b) const;  // the 4 words at offsets 4b .. 4b+3
   // Uniform in [0, 1), 24 bits of mantissa.
   float uniform(uint64_t offset) const;
   // Standard normal: Box-Muller on Philox block offset / 4, whose 4 words give 2 pairs of

@@ -50,6 +50,11 @@ const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
   }
   probs_.resize({N, E});
   lse_.resize(N);
+  routing_.tokens = N;
+  routing_.k = k;
+  routing_.expert.resize(N * k);
+  routing_.gate.resize(N * k);
+#pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < N; ++t) {
     const float* z = logits_->data() + t * E;
     float mx = *std::max_element(z, z + E);
@@ -57,12 +62,8 @@ const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
     for (int64_t e = 0; e < E; ++e) sum += std::exp(double(z[e] - mx));
     lse_[t] = mx + float(std::log(sum));
     for (int64_t e = 0; e < E; ++e) probs_[t * E + e] = std::exp(z[e] - lse_[t]);
+    select(t, scores_.data() + t * E);
   }
-  routing_.tokens = N;
-  routing_.k = k;
-  routing_.expert.resize(N * k);
-  routing_.gate.resize(N * k);
-  for (int64_t t = 0; t < N; ++t) select(t, scores_.data() + t * E);
   compute_aux(N);
   return routing_;
 }
@@ -72,11 +73,18 @@ void Router::select(int64_t t, const float* h) {
   const int64_t E = opt_.num_experts, k = opt_.top_k;
   int32_t* chosen = routing_.expert.data() + t * k;
   float* g = routing_.gate.data() + t * k;
-  std::vector<int32_t> idx(E);
-  std::iota(idx.begin(), idx.end(), 0);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
-                    [&](int32_t a, int32_t b) { return h[a] > h[b] || (h[a] == h[b] && a < b); });
-  std::copy(idx.begin(), idx.begin() + k, chosen);
+  // Insertion into a sorted list of k (k is small); experts scanned in index order, so a tie
+  // never displaces a lower index.
+  int64_t size = 0;
+  for (int32_t e = 0; e < E; ++e) {
+    if (size == k && h[e] <= h[chosen[k - 1]]) continue;
+    int64_t pos = size < k ? size++ : k - 1;
+    while (pos > 0 && h[e] > h[chosen[pos - 1]]) {
+      chosen[pos] = chosen[pos - 1];
+      --pos;
+    }
+    chosen[pos] = e;
+  }
   if (opt_.kind == RouterKind::Switch) {
     g[0] = probs_[t * E + chosen[0]];
     return;

@@ -1,5 +1,8 @@
 #include "core/nn/attention.h"
 
+#include "core/vec.h"
+
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -52,9 +55,7 @@ void CausalSelfAttention::attend_forward(bool train, uint64_t step) {
       float mx = -INFINITY;
       for (int64_t j = 0; j <= i; ++j) {
         const float* k = base + (b * T + j) * ld + C + h * hs;
-        float s = 0.0f;
-        for (int64_t c = 0; c < hs; ++c) s += q[c] * k[c];
-        row[j] = s * scale;
+        row[j] = dot(q, k, hs) * scale;
         mx = std::max(mx, row[j]);
       }
       float sum = 0.0f;
@@ -70,12 +71,8 @@ void CausalSelfAttention::attend_forward(bool train, uint64_t step) {
     const float* P = dropped_.data() + bh * T * T;
     for (int64_t i = 0; i < T; ++i) {
       float* out = att_.data() + (b * T + i) * C + h * hs;
-      for (int64_t c = 0; c < hs; ++c) out[c] = 0.0f;
-      for (int64_t j = 0; j <= i; ++j) {
-        const float* v = base + (b * T + j) * ld + 2 * C + h * hs;
-        float p = P[i * T + j];
-        for (int64_t c = 0; c < hs; ++c) out[c] += p * v[c];
-      }
+      std::fill(out, out + hs, 0.0f);
+      for (int64_t j = 0; j <= i; ++j) axpy(P[i * T + j], base + (b * T + j) * ld + 2 * C + h * hs, out, hs);
     }
   }
 }
@@ -106,12 +103,8 @@ void CausalSelfAttention::attend_backward(const Tensor& datt) {
       for (int64_t j = 0; j <= i; ++j) {
         const float* v = base + (b * T + j) * ld + 2 * C + h * hs;
         float* dv = dqkv_.data() + (b * T + j) * ld + 2 * C + h * hs;
-        float s = 0.0f, p = P[i * T + j];
-        for (int64_t c = 0; c < hs; ++c) {
-          s += g[c] * v[c];
-          dv[c] += p * g[c];
-        }
-        dP[i * T + j] = s;
+        axpy(P[i * T + j], g, dv, hs);
+        dP[i * T + j] = dot(g, v, hs);
       }
       for (int64_t j = i + 1; j < T; ++j) dP[i * T + j] = 0.0f;
     }
@@ -132,10 +125,8 @@ void CausalSelfAttention::attend_backward(const Tensor& datt) {
         float ds = P[i * T + j] * (dP[i * T + j] - dot) * scale;
         const float* k = base + (b * T + j) * ld + C + h * hs;
         float* dk = dqkv_.data() + (b * T + j) * ld + C + h * hs;
-        for (int64_t c = 0; c < hs; ++c) {
-          dq[c] += ds * k[c];
-          dk[c] += ds * q[c];
-        }
+        axpy(ds, k, dq, hs);
+        axpy(ds, q, dk, hs);
       }
     }
   }

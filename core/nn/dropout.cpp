@@ -13,15 +13,14 @@ void Dropout::forward(const float* x, float* y, int64_t n, bool train, uint64_t 
     return;
   }
   mask_.resize(n);
-  // 8 decisions per Philox block (16 bits each): offsets are (step << 32) + i / 8.
+  // 8 decisions per Philox block (16 bits each): element i uses block (step << 32) + i / 8.
   Philox rng(seed_, stream_);
   const uint32_t threshold = uint32_t(p_ * 65536.0f);
   const float scale = 1.0f / (1.0f - p_);
   int64_t blocks = (n + 7) / 8;
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t b = 0; b < blocks; ++b) {
-    uint64_t base = ((step << 32) + uint64_t(b)) * 4;
-    uint32_t words[4] = {rng.bits(base), rng.bits(base + 1), rng.bits(base + 2), rng.bits(base + 3)};
+    const std::array<uint32_t, 4> words = rng.block((step << 32) + uint64_t(b));
     for (int64_t k = 0; k < 8 && b * 8 + k < n; ++k) {
       uint32_t half = (words[k / 2] >> (16 * (k % 2))) & 0xFFFFu;
       int64_t i = b * 8 + k;

@@ -1,5 +1,6 @@
-// Inverted dropout with a counter-based mask: element i at step s is kept iff
-// Philox(seed, stream) draw (s, i) >= p. The mask is kept (one byte per element) for backward.
+// Inverted dropout with a counter-based mask: element i at step s is kept iff its 16-bit draw
+// (half-word i % 8 of Philox(seed, stream) block (s << 32) + i / 8) is >= p * 65536. The mask
+// is kept (one byte per element) for backward.
 #pragma once
 
 #include <cstdint>
