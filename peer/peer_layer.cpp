@@ -9,6 +9,12 @@
 
 namespace peer {
 
+namespace {
+// Below this many (token, head) rows a parallel region costs more than it saves (and on a
+// loaded machine a barrier can wait a whole scheduler slice).
+constexpr int64_t kParallelRows = 64;
+}  // namespace
+
 PeerLayer::PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool,
                      InitScheme init, uint64_t seed)
     : query(name + ".query", d, o.heads * o.d_key, false), name_(name), d_(d), opt_(o), seed_(seed) {
@@ -66,7 +72,7 @@ void PeerLayer::retrieve(const Tensor& q) {
     product_key_topk(q.data(), Q, opt_.d_key, pools[p]->keys(), kp[p], idx[p].data(), sc[p].data());
     offset[p + 1] = offset[p] + pools[p]->shape.size();
   }
-#pragma omp parallel
+#pragma omp parallel if (Q >= kParallelRows)
   {
     std::vector<std::pair<float, int64_t>> cand;  // (score, global index)
 #pragma omp for schedule(static)
@@ -96,7 +102,7 @@ void PeerLayer::experts_forward(const Tensor& x) {
   const int64_t T = x.dim(0), per_token = opt_.heads * opt_.top_k;
   y_.resize({T, d_});
   pre_.resize(T * per_token);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * opt_.heads >= kParallelRows)
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x.data() + t * d_;
     float* yt = y_.data() + t * d_;
@@ -117,7 +123,7 @@ const Tensor& PeerLayer::backward(const Tensor& dy) {
   dscore_.resize(T * per_token);
   coef_u_.resize(T * per_token);
   coef_v_.resize(T * per_token);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * opt_.heads >= kParallelRows)
   for (int64_t t = 0; t < T; ++t) {
     const float* gt = dy.data() + t * d_;
     float* dxt = dx_.data() + t * d_;
@@ -163,7 +169,7 @@ const Tensor& PeerLayer::backward(const Tensor& dy) {
 void PeerLayer::keys_backward(const Tensor& q) {
   const int64_t Q = q.dim(0) * opt_.heads, k = opt_.top_k, dk = opt_.d_key, half = dk / 2;
   dq_.resize(q.shape());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (Q >= kParallelRows)
   for (int64_t r = 0; r < Q; ++r) {
     float* dqr = dq_.data() + r * dk;
     std::fill(dqr, dqr + dk, 0.0f);

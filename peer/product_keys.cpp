@@ -76,6 +76,37 @@ void scan(const float* s, int64_t n, TopList& out) {
   for (; j < n; ++j) out.offer(s[j], int32_t(j));
 }
 
+// Exact top-k over every sum s1[a] + s2[b] of one query.
+void brute_row(const float* s1, const float* s2, const KeyTables& keys, TopList& out) {
+  for (int64_t a = 0; a < keys.n1; ++a)
+    for (int64_t b = 0; b < keys.n2; ++b) out.offer(s1[a] + s2[b], int32_t(a * keys.n2 + b));
+}
+
+// One query by product keys. Half lists keep k+1 entries: the first k feed the candidate pairs
+// (x, y) with (x+1)(y+1) <= k; every other pair is weakly beaten (float addition is monotone)
+// by k pairs, so its sum is <= the k-th score. Rounding can make such a sum EQUAL the k-th
+// score, and then the index tie rule could prefer it: each excluded pair is dominated by a
+// frontier pair (x, floor(k/(x+1))), so if no frontier sum reaches the k-th score the result is
+// exact; otherwise (exact ties at the boundary, rare) the query falls back to brute force.
+void product_key_row(const float* s1, const float* s2, const KeyTables& keys, TopList& a, TopList& b,
+                     TopList& out) {
+  scan(s1, keys.n1, a);
+  scan(s2, keys.n2, b);
+  const int64_t k = out.k;
+  for (int64_t x = 0; x < std::min(a.size, k); ++x)
+    for (int64_t y = 0; y < std::min(b.size, k) && (x + 1) * (y + 1) <= k; ++y)
+      out.offer(a.score[x] + b.score[y], int32_t(int64_t(a.index[x]) * keys.n2 + b.index[y]));
+  const float kth = out.score[k - 1];
+  for (int64_t x = 0; x < a.size; ++x) {
+    const int64_t y = k / (x + 1);
+    if (y < b.size && a.score[x] + b.score[y] >= kth) {
+      out.size = 0;
+      brute_row(s1, s2, keys, out);
+      return;
+    }
+  }
+}
+
 void check_args(const KeyTables& keys, int64_t k) {
   if (k < 1 || k > keys.size() || k > 4096)
     throw std::invalid_argument("[product_keys] k = " + std::to_string(k) + " must be in [1, min(N, 4096)]");
@@ -91,8 +122,8 @@ void sub_scores(const float* q, int64_t rows, int64_t ldq, const KeyTables& keys
 void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
                       float* score) {
   check_args(keys, k);
-  const int64_t k1 = std::min(k, keys.n1), k2 = std::min(k, keys.n2);
-#pragma omp parallel
+  const int64_t k1 = std::min(k + 1, keys.n1), k2 = std::min(k + 1, keys.n2);
+#pragma omp parallel if (Q > kChunk)
   {
     std::vector<float> s1(kChunk * keys.n1), s2(kChunk * keys.n2), v1(k1), v2(k2);
     std::vector<int32_t> i1(k1), i2(k2);
@@ -102,13 +133,8 @@ void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& k
       sub_scores(q + c0 * ldq, rows, ldq, keys, s1.data(), s2.data());
       for (int64_t r = 0; r < rows; ++r) {
         TopList a{v1.data(), i1.data(), 0, k1}, b{v2.data(), i2.data(), 0, k2};
-        scan(s1.data() + r * keys.n1, keys.n1, a);
-        scan(s2.data() + r * keys.n2, keys.n2, b);
         TopList out{score + (c0 + r) * k, index + (c0 + r) * k, 0, k};
-        // Pair (x, y) of sorted positions is beaten by the (x+1)(y+1)-1 pairs above-left of it.
-        for (int64_t x = 0; x < k1; ++x)
-          for (int64_t y = 0; y < k2 && (x + 1) * (y + 1) <= k; ++y)
-            out.offer(v1[x] + v2[y], int32_t(int64_t(i1[x]) * keys.n2 + i2[y]));
+        product_key_row(s1.data() + r * keys.n1, s2.data() + r * keys.n2, keys, a, b, out);
       }
     }
   }
@@ -117,7 +143,7 @@ void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& k
 void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
                       float* score) {
   check_args(keys, k);
-#pragma omp parallel
+#pragma omp parallel if (Q > kChunk)
   {
     std::vector<float> s1(kChunk * keys.n1), s2(kChunk * keys.n2);
 #pragma omp for schedule(dynamic, 1)
@@ -126,9 +152,7 @@ void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& k
       sub_scores(q + c0 * ldq, rows, ldq, keys, s1.data(), s2.data());
       for (int64_t r = 0; r < rows; ++r) {
         TopList out{score + (c0 + r) * k, index + (c0 + r) * k, 0, k};
-        for (int64_t a = 0; a < keys.n1; ++a)
-          for (int64_t b = 0; b < keys.n2; ++b)
-            out.offer(s1[r * keys.n1 + a] + s2[r * keys.n2 + b], int32_t(a * keys.n2 + b));
+        brute_row(s1.data() + r * keys.n1, s2.data() + r * keys.n2, keys, out);
       }
     }
   }

@@ -2,9 +2,10 @@
 // Expert (i1, i2) has index i1 * n2 + i2 and score q1 . C1[i1] + q2 . C2[i2], where q = [q1; q2]
 // (d_key = 2 * half). Order: score descending, ties by expert index ascending. The product-key
 // path takes the top-k of each half (same tie rule) and only the candidate pairs (a, b) of
-// sorted positions with (a+1)(b+1) <= k (any other pair has k better pairs), so its result is
-// identical to brute force over all N sums; sub-scores come from one shared kernel so the sums
-// are bit-identical in both paths.
+// sorted positions with (a+1)(b+1) <= k (any other pair has k pairs at least as good); where
+// float rounding could tie an excluded pair with the k-th score it falls back to brute force
+// for that query, so its result is identical to brute force over all N sums. Sub-scores come
+// from one shared kernel so the sums are bit-identical in both paths.
 #pragma once
 
 #include <cstdint>
