@@ -33,7 +33,7 @@ const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
     std::copy_n(y.data(), N * d, y_.data());
   } else {
     yg_ = &experts.forward(x, plan_);
-    combine(*yg_, N);
+    combine(*yg_, true, y_);
   }
   if (shared) {
     const Tensor& s = shared->forward(x, train, step);
@@ -44,18 +44,19 @@ const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
   return y_;
 }
 
-// y[t] = sum over t's kept choices of gate * expert output (token-parallel: no write conflicts).
-void SparseMoE::combine(const Tensor& yg, int64_t N) {
-  const int64_t d = yg.numel() ? yg.dim(1) : y_.dim(1), k = routing_->k;
+// out[t] = sum over t's kept choices of (gate, or 1) * grouped row: the combine of expert outputs
+// and the gather of input gradients (token-parallel: no write conflicts, fixed order).
+void SparseMoE::combine(const Tensor& grouped, bool weighted, Tensor& out) const {
+  const int64_t N = out.dim(0), d = out.dim(1), k = routing_->k;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < N; ++t) {
-    float* out = y_.data() + t * d;
-    std::fill(out, out + d, 0.0f);
+    float* o = out.data() + t * d;
+    std::fill(o, o + d, 0.0f);
     for (int64_t s = 0; s < k; ++s) {
       int64_t row = plan_.row_of[t * k + s];
       if (row < 0) continue;
-      const float g = routing_->gate[t * k + s], *src = yg.data() + row * d;
-      for (int64_t j = 0; j < d; ++j) out[j] += g * src[j];
+      const float g = weighted ? routing_->gate[t * k + s] : 1.0f, *src = grouped.data() + row * d;
+      for (int64_t j = 0; j < d; ++j) o[j] += g * src[j];
     }
   }
 }
@@ -89,18 +90,7 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
         dgate_[t * k + s] = dot;
       }
     }
-    const Tensor& dxg = experts.backward(dyg_);
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < N; ++t) {
-      float* out = dx_.data() + t * d;
-      std::fill(out, out + d, 0.0f);
-      for (int64_t s = 0; s < k; ++s) {
-        int64_t row = plan_.row_of[t * k + s];
-        if (row < 0) continue;
-        const float* src = dxg.data() + row * d;
-        for (int64_t j = 0; j < d; ++j) out[j] += src[j];
-      }
-    }
+    combine(experts.backward(dyg_), false, dx_);
   }
   const Tensor& dxr = router.backward(dgate_);
   for (int64_t i = 0; i < N * d; ++i) dx_[i] += dxr[i];

@@ -44,7 +44,7 @@ class SparseMoE : public RowModule {
   std::unique_ptr<DenseFFN> shared;
 
  private:
-  void combine(const Tensor& yg, int64_t N);
+  void combine(const Tensor& grouped, bool weighted, Tensor& out) const;
   void accumulate_stats();
 
   std::string name_;
