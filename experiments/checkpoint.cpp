@@ -1,6 +1,7 @@
 #include "experiments/checkpoint.h"
 
 #include <cstring>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -35,7 +36,15 @@ void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, 
       tensors.emplace_back("optim.v." + name, &s.v);
     }
   }
+  nlohmann::json pools = nlohmann::json::object(), frozen = nlohmann::json::array();
+  for (auto& [name, layer] : peer_layers(model))
+    for (auto& pool : layer->pools)
+      pools[name].push_back({{"n1", pool->shape.n1}, {"n2", pool->shape.n2}, {"frozen", pool->frozen()}});
+  for (const Parameter* p : model.parameters())
+    if (p->frozen) frozen.push_back(p->name);
   Metadata meta = {{"peer.format", kFormat},
+                   {"peer.pools", pools.dump()},
+                   {"peer.frozen", frozen.dump()},
                    {"peer.config", to_toml(config)},
                    {"peer.vocab", vocab_json(tok)},
                    {"peer.step", std::to_string(step)},
@@ -56,7 +65,34 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
     throw InputError("checkpoint '" + path + "': bad metadata: " + e.what());
   }
   info.tokenizer = Tokenizer::from_symbols(symbols);
+  info.pools = meta.count("peer.pools") ? meta["peer.pools"] : "{}";
+  info.frozen = meta.count("peer.frozen") ? meta["peer.frozen"] : "[]";
   return info;
+}
+
+std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model) {
+  std::vector<std::pair<std::string, PeerLayer*>> out;
+  for (size_t l = 0; l < model.blocks.size(); ++l)
+    if (auto* p = dynamic_cast<PeerLayer*>(model.blocks[l]->ffn.get()))
+      out.emplace_back("blocks." + std::to_string(l) + ".ffn", p);
+  return out;
+}
+
+void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
+  try {
+    nlohmann::json pools = nlohmann::json::parse(info.pools);
+    for (auto& [name, layer] : peer_layers(model)) {
+      if (!pools.contains(name)) continue;
+      const auto& list = pools[name];
+      for (size_t i = layer->pools.size(); i < list.size(); ++i)
+        layer->add_pool({list[i].at("n1").get<int64_t>(), list[i].at("n2").get<int64_t>()});
+    }
+    std::set<std::string> frozen = nlohmann::json::parse(info.frozen).get<std::set<std::string>>();
+    for (Parameter* p : model.parameters())
+      if (!p->buffer) p->frozen = frozen.count(p->name) > 0;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("checkpoint: bad pool or frozen metadata: ") + e.what());
+  }
 }
 
 void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt) {
@@ -85,6 +121,7 @@ TrainedModel load_trained_model(const std::string& run_dir) {
   TrainedModel t;
   t.info = read_checkpoint_info(path);
   t.model = build_model(t.info.config, t.info.tokenizer.vocab_size());
+  restore_structure(*t.model, t.info);
   load_checkpoint(path, *t.model, nullptr);
   return t;
 }

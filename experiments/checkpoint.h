@@ -17,7 +17,17 @@ struct CheckpointInfo {
   Config config;
   Tokenizer tokenizer;
   int64_t step = 0;
+  std::string pools;   // JSON: PEER layer name -> [{"n1", "n2", "frozen"}, ...]
+  std::string frozen;  // JSON: names of frozen parameters
 };
+
+// Gives a freshly built model the structure a checkpoint recorded: the extra PEER expert pools
+// added after it was built from its config, and every frozen flag. Call before creating the
+// optimizer (frozen parameters get no state) and before load_checkpoint.
+void restore_structure(LanguageModel& model, const CheckpointInfo& info);
+
+// Every PEER layer of the model (FFN slots that are PeerLayers), with its name.
+std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model);
 
 void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, const Config& config,
                      const Tokenizer& tok, int64_t step);

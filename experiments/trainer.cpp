@@ -65,10 +65,11 @@ std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "c
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
   if (config_.train.device == "cuda") cuda::require_available();
   std::optional<Tokenizer> vocab;
+  CheckpointInfo info;
   if (resume) {
     if (!fs::is_regular_file(checkpoint_path(dir_)))
       throw InputError("--resume '" + dir_ + "': no checkpoint.safetensors there");
-    CheckpointInfo info = read_checkpoint_info(checkpoint_path(dir_));
+    info = read_checkpoint_info(checkpoint_path(dir_));
     vocab = info.tokenizer;
     start_step_ = info.step;
   } else if (fs::exists(dir_) && !fs::is_empty(dir_)) {
@@ -81,6 +82,7 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
   data_ = load_run_data(config_, vocab);
   set_num_threads(int(config_.train.threads));
   model_ = build_model(config_, data_.tokenizer.vocab_size());
+  if (resume) restore_structure(*model_, info);
   AdamWOptions o;
   o.weight_decay = float(config_.train.weight_decay);
   o.lazy_sparse = config_.train.sparse_adam == "lazy";

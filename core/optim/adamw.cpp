@@ -80,6 +80,14 @@ void AdamW::update_rows(Parameter& p, Moments& s, float lr, float c1, float c2) 
   }
 }
 
+void AdamW::adopt_state(AdamW& old) {
+  t_ = old.t_;
+  for (auto& [name, s] : state_) {
+    auto it = old.state_.find(name);
+    if (it != old.state_.end() && it->second.m.shape() == s.m.shape()) s = it->second;
+  }
+}
+
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
   double sq = 0.0;
   for_each_grad(params, [&](float* g, int64_t n) {

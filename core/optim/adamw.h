@@ -42,6 +42,9 @@ class AdamW {
   };
   std::map<std::string, Moments>& state() { return state_; }
   void set_steps(int64_t t) { t_ = t; }
+  // Takes over the step count and the moments of every parameter both optimizers train (by
+  // name), e.g. after pools were added or frozen and a new optimizer was built.
+  void adopt_state(AdamW& old);
 
  private:
   void update_rows(Parameter& p, Moments& s, float lr, float c1, float c2);
