@@ -1,7 +1,11 @@
 // One training step (batch, forward, backward, clip, AdamW) of the language model the config
 // describes, on random tokens like the PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab
-// 65). Default: the makeMoE shape with a dense FFN. Counters: tokens/s.
-//   build/bench/peer_bench --benchmark_filter=TrainStep
+// 65): the makeMoE shape with a dense FFN, and with makeMoE's sparse MoE (8 experts, noisy
+// top-2, dropless, no aux loss). Counters: tokens/s and the process's peak resident memory (run
+// one benchmark per process for a clean peak):
+//   build/bench/peer_bench_train_step --benchmark_filter='TrainStep/moe/2'
+#include <sys/resource.h>
+
 #include <benchmark/benchmark.h>
 
 #include "core/data/text_dataset.h"
@@ -35,14 +39,28 @@ void train_step(benchmark::State& state, const Config& c) {
     ++step;
   }
   state.counters["tokens_per_s"] = benchmark::Counter(double(B * T), benchmark::Counter::kIsIterationInvariantRate);
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  state.counters["peak_rss_MB"] = double(u.ru_maxrss) / 1024.0;
 }
 
 void BM_TrainStepDense(benchmark::State& state) {
-  Config c;  // defaults = the makeMoE shape, dense FFN, 2 threads
+  Config c;  // defaults = the makeMoE shape, dense FFN
   c.train.threads = state.range(0);
   train_step(state, c);
 }
-BENCHMARK(BM_TrainStepDense)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+void BM_TrainStepMoE(benchmark::State& state) {
+  Config c;
+  c.model.ffn = "moe";
+  c.moe.capacity_factor = 0.0;  // makeMoE is dropless and has no auxiliary loss
+  c.moe.load_balance_coef = c.moe.z_loss_coef = 0.0;
+  c.train.threads = state.range(0);
+  train_step(state, c);
+}
+
+BENCHMARK(BM_TrainStepDense)->Name("TrainStep/dense")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_TrainStepMoE)->Name("TrainStep/moe")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 }  // namespace
 }  // namespace peer
