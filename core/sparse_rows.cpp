@@ -5,8 +5,19 @@
 namespace peer {
 
 void scatter_rows(std::vector<RowContribution>& c, const float* src, int64_t ld, int64_t w, RowSparseGrad& grad) {
-  std::stable_sort(c.begin(), c.end(), [](const RowContribution& a, const RowContribution& b) { return a.row < b.row; });
-  std::vector<int64_t> starts;  // first contribution of each distinct row
+  // Group by row keeping the given order within a row: sort (row, position) keys in place
+  // (no merge buffer), then permute. Scratch vectors are per thread and keep their capacity.
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<RowContribution> sorted;
+  thread_local std::vector<int64_t> starts_tl;
+  std::vector<int64_t>& starts = starts_tl;  // the caller's: read by every thread below
+  keys.resize(c.size());
+  for (size_t i = 0; i < c.size(); ++i) keys[i] = uint64_t(uint32_t(c[i].row)) << 32 | uint32_t(i);
+  std::sort(keys.begin(), keys.end());
+  sorted.resize(c.size());
+  for (size_t i = 0; i < c.size(); ++i) sorted[i] = c[uint32_t(keys[i])];
+  c.swap(sorted);
+  starts.clear();
   std::vector<int32_t> rows;
   for (size_t i = 0; i < c.size(); ++i)
     if (i == 0 || c[i].row != c[i - 1].row) {

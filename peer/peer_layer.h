@@ -12,6 +12,7 @@
 #include "core/kernels.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/linear.h"
+#include "core/sparse_rows.h"
 #include "peer/expert_pool.h"
 
 namespace peer {
@@ -53,6 +54,7 @@ class PeerLayer : public RowModule {
   void experts_forward(const Tensor& x);
   void keys_backward(const Tensor& q);
   void accumulate_usage();
+  void prefetch_expert(int64_t a, int64_t end) const;
 
   std::string name_;
   int64_t d_;
@@ -68,6 +70,7 @@ class PeerLayer : public RowModule {
   std::vector<float> pre_;        // (T*h*k) u . x
   std::vector<float> dscore_;     // (T*h*k)
   std::vector<float> coef_u_, coef_v_;  // (T*h*k) scatter coefficients for dU, dV
+  std::vector<RowContribution> contrib_a_, contrib_b_;  // scatter lists, reused across steps
   Tensor y_, dx_, dq_;
   std::vector<int64_t> usage_;    // (num_experts) retrievals counted in eval forwards
 };
