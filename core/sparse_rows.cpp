@@ -5,18 +5,22 @@
 namespace peer {
 
 void scatter_rows(std::vector<RowContribution>& c, const float* src, int64_t ld, int64_t w, RowSparseGrad& grad) {
-  // Group by row keeping the given order within a row: sort (row, position) keys in place
-  // (no merge buffer), then permute. Scratch vectors are per thread and keep their capacity.
-  thread_local std::vector<uint64_t> keys;
+  // Group by row keeping the given order within a row: a stable LSD radix sort on the row
+  // (11-bit digits), O(contributions) whatever the table size. Scratch vectors are per thread
+  // and keep their capacity.
   thread_local std::vector<RowContribution> sorted;
   thread_local std::vector<int64_t> starts_tl;
   std::vector<int64_t>& starts = starts_tl;  // the caller's: read by every thread below
-  keys.resize(c.size());
-  for (size_t i = 0; i < c.size(); ++i) keys[i] = uint64_t(uint32_t(c[i].row)) << 32 | uint32_t(i);
-  std::sort(keys.begin(), keys.end());
   sorted.resize(c.size());
-  for (size_t i = 0; i < c.size(); ++i) sorted[i] = c[uint32_t(keys[i])];
-  c.swap(sorted);
+  int32_t max_row = 0;
+  for (const RowContribution& x : c) max_row = std::max(max_row, x.row);
+  for (int shift = 0; shift == 0 || (max_row >> shift) > 0; shift += 11) {
+    size_t count[2049] = {};
+    for (const RowContribution& x : c) ++count[((uint32_t(x.row) >> shift) & 2047) + 1];
+    for (int b = 0; b < 2048; ++b) count[b + 1] += count[b];
+    for (const RowContribution& x : c) sorted[count[(uint32_t(x.row) >> shift) & 2047]++] = x;
+    c.swap(sorted);
+  }
   starts.clear();
   std::vector<int32_t> rows;
   for (size_t i = 0; i < c.size(); ++i)

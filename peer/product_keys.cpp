@@ -48,21 +48,29 @@ float max8(const float* s) {
 }
 #endif
 
-// Offers s[0..n) (index j = position) to `out`, best first with the tie rule. With AVX2, a
-// lower bound on the k-th largest score is found first: the smallest of the maxima of k disjoint
-// groups (each group holds an element >= its maximum >= the bound). Only scores >= the bound
-// are offered, in index order, so the result is exactly that of offering every score.
+// Offers s[0..n) (index j = position) to `out`, best first with the tie rule. A lower bound on
+// the k-th largest score is found first: the smallest of the maxima of k disjoint groups (each
+// group holds an element >= its maximum >= the bound). Only scores >= the bound are offered, in
+// index order (8 at a time with AVX2), so the result is exactly that of offering every score.
 void scan(const float* s, int64_t n, TopList& out) {
   int64_t j = 0;
+  const int64_t group = n / out.k;
+  if (group < 2) {
+    for (; j < n; ++j) out.offer(s[j], int32_t(j));
+    return;
+  }
+  float bound = INFINITY;
+  for (int64_t g = 0; g < out.k; ++g) {
+    float m = -INFINITY;
+    int64_t i = g * group;
 #ifdef __AVX2__
-  const int64_t group = (n / out.k) & ~int64_t(7);
-  if (group >= 8) {
-    float bound = INFINITY;
-    for (int64_t g = 0; g < out.k; ++g) {
-      float m = -INFINITY;
-      for (int64_t i = g * group; i < (g + 1) * group; i += 8) m = std::max(m, max8(s + i));
-      bound = std::min(bound, m);
-    }
+    for (; i + 8 <= (g + 1) * group; i += 8) m = std::max(m, max8(s + i));
+#endif
+    for (; i < (g + 1) * group; ++i) m = std::max(m, s[i]);
+    bound = std::min(bound, m);
+  }
+#ifdef __AVX2__
+  {
     const __m256 b = _mm256_set1_ps(bound);
     for (; j + 8 <= n; j += 8) {
       int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + j), b, _CMP_GE_OQ));
@@ -73,7 +81,8 @@ void scan(const float* s, int64_t n, TopList& out) {
     }
   }
 #endif
-  for (; j < n; ++j) out.offer(s[j], int32_t(j));
+  for (; j < n; ++j)
+    if (s[j] >= bound) out.offer(s[j], int32_t(j));
 }
 
 // Exact top-k over every sum s1[a] + s2[b] of one query.
