@@ -77,7 +77,7 @@ expect_usage_error "$PEER train $TMP/good.toml --out $RUN" "$RUN" "--resume"
 checksums "$RUN" | diff -u "$TMP/run.sums" - >&2 || fail "train --out EXISTING_RUN changed the existing files"
 
 note "resume with a different model shape"
-expect_usage_error "$PEER train --resume $RUN --set model.n_embd=64" "checkpoint.safetensors" "shape"
+expect_usage_error "$PEER train --resume $RUN --set model.n_embd=64 --set train.steps=60" "checkpoint.safetensors" "shape"
 checksums "$RUN" | diff -u "$TMP/run.sums" - >&2 || fail "a rejected --resume (other shape) changed the run's files"
 
 # with_checkpoint NAME: a copy of the finished run whose checkpoint the caller then damages.
@@ -94,7 +94,7 @@ rejects_checkpoint() {
   before="$(checksums "$dir")"
   expect_usage_error "$PEER eval $dir" "$dir/checkpoint.safetensors" "$text"
   expect_usage_error "$PEER sample $dir --tokens 5" "$dir/checkpoint.safetensors" "$text"
-  expect_usage_error "$PEER train --resume $dir" "$dir/checkpoint.safetensors" "$text"
+  expect_usage_error "$PEER train --resume $dir --set train.steps=60" "$dir/checkpoint.safetensors" "$text"
   [[ "$(checksums "$dir")" == "$before" ]] || fail "a rejected checkpoint in $dir: the run folder changed"
 }
 
