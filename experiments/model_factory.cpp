@@ -62,7 +62,8 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
 
 int64_t count_parameters(LanguageModel& m) {
   int64_t n = 0;
-  for (const Parameter* p : m.parameters()) n += p->value.numel();
+  for (const Parameter* p : m.parameters())
+    if (!p->buffer) n += p->value.numel();
   return n;
 }
 

@@ -21,6 +21,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "experiments/progress.h"
+#include "experiments/provenance.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -33,36 +34,63 @@ void on_signal(int) { g_interrupted = true; }
 
 std::string metrics_path(const std::string& dir) { return (fs::path(dir) / "metrics.jsonl").string(); }
 
+struct KeptMetrics {
+  double best_val_loss = INFINITY;
+  double elapsed_s = 0.0;  // of the last kept row that has it
+};
+
 // Keeps only metrics lines at or before `step` (a resumed run rewrites what came after).
-// Returns the best validation loss among them.
-double truncate_metrics(const std::string& path, int64_t step) {
+// Returns the best validation loss among them and the run time they reach.
+KeptMetrics truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
   std::string line, kept;
-  double best = INFINITY;
+  KeptMetrics m;
   while (std::getline(in, line)) {
     try {
       json row = json::parse(line);
       if (row.at("step").get<int64_t>() > step) continue;
       kept += line + "\n";
-      if (row.at("split") == "val") best = std::min(best, row.at("loss").get<double>());
+      if (row.at("split") == "val") m.best_val_loss = std::min(m.best_val_loss, row.at("loss").get<double>());
+      if (row.contains("elapsed_s")) m.elapsed_s = row.at("elapsed_s").get<double>();
     } catch (const json::exception&) {
       // A torn last line from a killed run: dropped.
     }
   }
   write_file_atomic(path, kept);
-  return best;
+  return m;
+}
+
+// Peak resident memory is kept per process; so that each run of a sweep reports its own peak,
+// Linux's high-water mark is reset when a Trainer starts (clear_refs "5") and read from
+// /proc/self/status. Where the reset is refused this is the process's lifetime peak, and
+// without /proc, getrusage's.
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
 }
 
 double peak_rss_mb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  1234 kB"
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return double(u.ru_maxrss) / 1024.0;
 }
 }  // namespace
 
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+bool interrupt_requested() { return g_interrupted; }
+
 std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.safetensors").string(); }
 
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
+  reset_peak_rss();
   if (config_.train.device == "cuda") cuda::require_available();
   std::optional<Tokenizer> vocab;
   CheckpointInfo info;
@@ -89,7 +117,9 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
   opt_ = std::make_unique<AdamW>(model_->parameters(), o);
   if (resume) {
     load_checkpoint(checkpoint_path(dir_), *model_, opt_.get());
-    best_val_loss_ = truncate_metrics(metrics_path(dir_), start_step_);
+    KeptMetrics kept = truncate_metrics(metrics_path(dir_), start_step_);
+    best_val_loss_ = kept.best_val_loss;
+    elapsed_before_ = kept.elapsed_s;
   }
   fs::create_directories(dir_);
   write_file_atomic((fs::path(dir_) / "config.toml").string(), to_toml(config_));
@@ -118,12 +148,12 @@ double Trainer::train_step(int64_t step, std::vector<int32_t>& x, std::vector<in
   return loss;
 }
 
-void Trainer::evaluate(int64_t step, RunResult& r) {
+void Trainer::evaluate(int64_t step, RunResult& r, double elapsed_s) {
   const int64_t nb = config_.train.eval_batches;
   model_->reset_stats();
   double train = estimate_loss(*model_, *data_.dataset, Split::Train, config_, nb);
   double val = estimate_loss(*model_, *data_.dataset, Split::Val, config_, nb);
-  json row = {{"step", step}, {"split", "val"}, {"loss", val}, {"train_loss", train}};
+  json row = {{"step", step}, {"split", "val"}, {"loss", val}, {"train_loss", train}, {"elapsed_s", elapsed_s}};
   Stats stats;
   model_->stats(stats);
   for (const auto& [k, v] : stats) row[k] = v.size() == 1 ? json(v[0]) : json(v);
@@ -136,15 +166,18 @@ void Trainer::evaluate(int64_t step, RunResult& r) {
 RunResult Trainer::run() {
   const Config& c = config_;
   const int64_t total = c.total_steps(), tokens_per_step = c.train.batch_size * c.model.block_size;
-  g_interrupted = false;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  install_interrupt_handler();
   Progress progress(total, c.train.log_every);
   RunResult r;
   std::vector<int32_t> x, y;
   LrSchedule sched{c.train.lr, c.train.warmup_steps, total, c.train.min_lr_ratio};
   auto t_run = std::chrono::steady_clock::now();
   double train_seconds = 0.0;
+  // Run time across resumes (approximate after an interrupt: the time since the last logged row
+  // before the checkpoint is lost).
+  auto elapsed = [&] {
+    return elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  };
   int64_t steps_done = 0;
   for (int64_t step = start_step_; step < total; ++step) {
     auto t0 = std::chrono::steady_clock::now();
@@ -164,10 +197,10 @@ RunResult Trainer::run() {
     progress.update(step + 1, loss, sched.at(step), tps);
     if ((step + 1) % c.train.log_every == 0)
       log(json{{"step", step + 1}, {"split", "train"}, {"loss", loss}, {"lr", sched.at(step)}, {"grad_norm", gn},
-               {"tokens_per_s", tps}}
+               {"tokens_per_s", tps}, {"elapsed_s", elapsed()}}
               .dump());
     if ((step + 1) % c.train.eval_every == 0 || step + 1 == total) {
-      evaluate(step + 1, r);
+      evaluate(step + 1, r, elapsed());
       progress.eval(step + 1, r.final_train_loss, r.final_val_loss);
       checkpoint(step + 1);
       start_step_ = step + 1;
@@ -183,13 +216,14 @@ RunResult Trainer::run() {
   progress.finish();
   r.steps = total;
   r.tokens_per_s = train_seconds > 0 ? double(tokens_per_step * steps_done) / train_seconds : 0.0;
-  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  r.wall_s = elapsed();
   write_summary(r, count_parameters(*model_));
   return r;
 }
 
 void Trainer::write_summary(const RunResult& r, int64_t params) {
   const Config& c = config_;
+  const Provenance prov = current_provenance(c);
   json s = {{"steps", r.steps},
             {"tokens", r.steps * c.train.batch_size * c.model.block_size},
             {"final_val_loss", r.final_val_loss},
@@ -200,7 +234,10 @@ void Trainer::write_summary(const RunResult& r, int64_t params) {
             {"parameters", params},
             {"peak_rss_mb", peak_rss_mb()},
             {"threads", c.train.threads},
-            {"device", c.train.device}};
+            {"device", c.train.device},
+            {"device_name", prov.device},
+            {"commit", prov.commit},
+            {"date", prov.date}};
   write_file_atomic((fs::path(dir_) / "summary.json").string(), s.dump(2) + "\n");
 }
 

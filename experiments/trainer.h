@@ -18,8 +18,15 @@ struct RunResult {
   int exit_code = kExitOk;
   int64_t steps = 0;
   double final_val_loss = 0.0, best_val_loss = 0.0, final_train_loss = 0.0;
-  double tokens_per_s = 0.0, wall_s = 0.0;
+  double tokens_per_s = 0.0;  // training steps of this session only
+  double wall_s = 0.0;        // the whole run, across resumes
 };
+
+// Ctrl-C and SIGTERM set a flag that Trainer::run checks after every step (it writes a
+// checkpoint and returns kExitInterrupted). run() installs the handler; a caller that runs
+// several trainings (a sweep) installs it first and checks the flag between them.
+void install_interrupt_handler();
+bool interrupt_requested();
 
 class Trainer {
  public:
@@ -33,7 +40,7 @@ class Trainer {
 
  private:
   double train_step(int64_t step, std::vector<int32_t>& x, std::vector<int32_t>& y, double* grad_norm);
-  void evaluate(int64_t step, RunResult& r);
+  void evaluate(int64_t step, RunResult& r, double elapsed_s);
   void checkpoint(int64_t step);
   void log(const std::string& json_line);
   void write_summary(const RunResult& r, int64_t params);
@@ -45,6 +52,7 @@ class Trainer {
   std::unique_ptr<AdamW> opt_;
   int64_t start_step_ = 0;  // the step of the last checkpoint
   double best_val_loss_ = 1e300;
+  double elapsed_before_ = 0.0;  // run time before the resumed checkpoint
 };
 
 std::string checkpoint_path(const std::string& dir);

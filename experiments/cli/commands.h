@@ -9,5 +9,6 @@ int cmd_eval(int argc, char** argv);
 int cmd_sample(int argc, char** argv);
 int cmd_data(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_run(int argc, char** argv);
 
 }  // namespace peer

@@ -16,6 +16,7 @@ usage:
   peer train CONFIG.toml [--set key=value]... [--out DIR] [--resume DIR]
   peer eval DIR [--data PATH] [--batches N]
   peer sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]
+  peer run EXPERIMENT.toml [--out DIR] [--plan]
   peer data prepare [--source brown] [--out DIR] [--from PATH]
   peer bench retrieval [--experts N] [--heads H] [--topk K] [--key-dim D] [--queries Q]
                        [--device cpu|cuda] [--check]
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return peer::cmd_train(argc, argv);
     if (cmd == "eval") return peer::cmd_eval(argc, argv);
     if (cmd == "sample") return peer::cmd_sample(argc, argv);
+    if (cmd == "run") return peer::cmd_run(argc, argv);
     if (cmd == "data") return peer::cmd_data(argc, argv);
     if (cmd == "bench") return peer::cmd_bench(argc, argv);
     std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;

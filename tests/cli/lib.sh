@@ -202,13 +202,15 @@ interrupt_run() {
   set -e
 }
 
-# strip_timing FILE: metrics.jsonl rows with the timing fields (tokens_per_s) removed, keys sorted.
+# strip_timing FILE: metrics.jsonl rows with the timing fields (tokens_per_s, elapsed_s) removed,
+# keys sorted.
 strip_timing() {
   python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
     row = json.loads(line)
     row.pop("tokens_per_s", None)
+    row.pop("elapsed_s", None)
     print(json.dumps(row, sort_keys=True))' "$1"
 }
 

@@ -1,0 +1,201 @@
+#include "experiments/experiment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "experiments/accounting.h"
+
+namespace fs = std::filesystem;
+
+namespace peer {
+
+namespace {
+
+const std::set<std::string> kExperimentKeys = {"kind", "description", "steps", "tokens", "flops"};
+
+std::string join(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& x : s) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+// A node as the TOML literal parse_config's overrides take ("32", "'topk'", "[ 'a' ]").
+std::string literal(const toml::node& n) {
+  std::ostringstream ss;
+  n.visit([&](const auto& v) { ss << v; });
+  return ss.str();
+}
+
+// Dotted overrides of one variant; nested tables ([variants.x.moe] or moe.top_k = 2 unquoted)
+// flatten to the same "moe.top_k".
+void flatten(const toml::table& t, const std::string& prefix, std::vector<std::pair<std::string, const toml::node*>>& out) {
+  for (const auto& [k, v] : t) {
+    std::string key = prefix + std::string(k.str());
+    if (const toml::table* sub = v.as_table()) flatten(*sub, key + ".", out);
+    else out.push_back({key, &v});
+  }
+}
+
+bool valid_name(const std::string& s) {
+  return !s.empty() && s != "." && s != ".." && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+Budget parse_budget(const toml::table& exp, const std::string& origin) {
+  Budget b;
+  for (const char* key : {"steps", "tokens", "flops"}) {
+    const toml::node* n = exp.get(key);
+    if (!n) continue;
+    if (b.kind != Budget::Kind::None)
+      throw InputError(origin + ": [experiment] gives more than one budget; keep one of steps, tokens, flops");
+    std::string what = origin + ": [experiment] " + key;
+    if (!n->is_number()) throw InputError(what + ": expected a number");
+    double v = *n->value<double>();
+    if (!(v > 0.0) || !std::isfinite(v)) throw InputError(what + " = " + literal(*n) + ": must be > 0");
+    if (std::string(key) != "flops" && v != std::floor(v)) throw InputError(what + ": must be a whole number");
+    b.value = v;
+    b.kind = std::string(key) == "steps" ? Budget::Kind::Steps
+             : std::string(key) == "tokens" ? Budget::Kind::Tokens
+                                            : Budget::Kind::Flops;
+  }
+  return b;
+}
+
+// Messages from parse_config name their origin for unknown keys but not for bad values; this
+// makes every base-config error start with where the config came from.
+Config parse_config_from(const std::string& text, const std::string& origin) {
+  try {
+    return parse_config(text, origin);
+  } catch (const InputError& err) {
+    const std::string msg = err.what();
+    throw InputError(msg.rfind(origin, 0) == 0 ? msg : origin + ": " + msg);
+  }
+}
+
+Config parse_base(const toml::node* base, const std::string& origin, const std::string& base_dir) {
+  if (!base) throw InputError(origin + ": missing the base config ([base] tables, or base = \"file.toml\")");
+  if (const auto* file = base->as_string()) {
+    fs::path p = fs::path(file->get()).is_absolute() ? fs::path(file->get()) : fs::path(base_dir) / file->get();
+    if (!fs::is_regular_file(p)) throw InputError(origin + ": base = '" + file->get() + "': no such file " + p.string());
+    return parse_config_from(read_file(p.string()), p.string());
+  }
+  const toml::table* t = base->as_table();
+  if (!t) throw InputError(origin + ": base must be a table ([base.model], ...) or a file name");
+  std::ostringstream text;
+  text << *t;
+  return parse_config_from(text.str(), origin + " [base]");
+}
+
+Variant parse_variant(const std::string& name, const toml::table& t, const Experiment& e, const std::string& origin) {
+  const std::string where = origin + ": variant '" + name + "'";
+  if (!valid_name(name)) throw InputError(where + ": names may hold only letters, digits, '-', '_' and '.'");
+  const std::vector<std::string> known = config_keys();
+  std::vector<std::pair<std::string, const toml::node*>> overrides;
+  flatten(t, "", overrides);
+  Variant v{name, {}, {}};
+  for (const auto& [key, node] : overrides) {
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw InputError(where + ": unknown config key '" + key + "'");
+    if (e.budget.kind != Budget::Kind::None && (key == "train.steps" || key == "train.tokens"))
+      throw InputError(where + ": sets " + key + ", but the [experiment] budget (" + e.budget.describe() +
+                       ") decides every variant's length; remove one of them");
+    v.sets.push_back(key + "=" + literal(*node));
+  }
+  // The base config is already valid, so an error here is the variant's.
+  try {
+    v.config = parse_config(to_toml(e.base), origin + " [base]", v.sets);
+  } catch (const InputError& err) {
+    throw InputError(where + ": " + err.what());
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string Budget::describe() const {
+  std::ostringstream ss;
+  switch (kind) {
+    case Kind::None: return "none (each variant's train.steps / train.tokens)";
+    case Kind::Steps: ss << "steps = " << int64_t(value); break;
+    case Kind::Tokens: ss << "tokens = " << int64_t(value); break;
+    case Kind::Flops: ss << "flops = " << value << " (iso-FLOP)"; break;
+  }
+  return ss.str();
+}
+
+Experiment parse_experiment(const std::string& text, const std::string& origin, const std::string& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& err) {
+    throw InputError(origin + ":" + std::to_string(err.source().begin.line) + ": " + std::string(err.description()));
+  }
+  for (const auto& [k, _] : root)
+    if (k != "experiment" && k != "base" && k != "variants")
+      throw InputError(origin + ": unknown top-level key '" + std::string(k.str()) +
+                       "' (expected [experiment], [base] or base = \"file\", [variants.NAME])");
+  const toml::table* exp = root["experiment"].as_table();
+  if (!exp) throw InputError(origin + ": missing [experiment] table with kind = \"sweep\"");
+  for (const auto& [k, _] : *exp)
+    if (!kExperimentKeys.count(std::string(k.str())))
+      throw InputError(origin + ": unknown [experiment] key '" + std::string(k.str()) + "' (known: " +
+                       join(kExperimentKeys) + ")");
+  Experiment e;
+  e.path = origin;
+  e.kind = exp->get("kind") ? exp->get("kind")->value_or(std::string()) : "";
+  if (e.kind == "lifelong")
+    throw InputError(origin + ": [experiment] kind = \"lifelong\" is not implemented yet (only \"sweep\")");
+  if (e.kind != "sweep")
+    throw InputError(origin + ": [experiment] kind must be \"sweep\" or \"lifelong\"" +
+                     (e.kind.empty() ? std::string(" (missing or not a string)") : ", not '" + e.kind + "'"));
+  e.description = exp->get("description") ? exp->get("description")->value_or(std::string()) : "";
+  e.budget = parse_budget(*exp, origin);
+  e.base = parse_base(root.get("base"), origin, base_dir);
+
+  const toml::table* vars = root["variants"].as_table();
+  if (!vars || vars->empty()) throw InputError(origin + ": no variants (add [variants.NAME] tables)");
+  // toml++ keeps keys sorted; the sweep runs variants in the order the file lists them.
+  std::vector<std::pair<toml::source_index, std::string>> order;
+  for (const auto& [k, v] : *vars) {
+    if (!v.is_table())
+      throw InputError(origin + ": variants." + std::string(k.str()) + " must be a table of overrides");
+    order.push_back({v.source().begin.line, std::string(k.str())});
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [_, name] : order) e.variants.push_back(parse_variant(name, *(*vars)[name].as_table(), e, origin));
+  return e;
+}
+
+Experiment load_experiment(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw InputError("experiment file '" + path + "' not found");
+  return parse_experiment(read_file(path), path, fs::path(path).parent_path().string());
+}
+
+void apply_budget(Config& c, const Budget& b, int64_t vocab_size, const std::string& who) {
+  const double per_step = double(c.train.batch_size * c.model.block_size);
+  double steps = 0;
+  switch (b.kind) {
+    case Budget::Kind::None: return;
+    case Budget::Kind::Steps: steps = b.value; break;
+    case Budget::Kind::Tokens: steps = std::ceil(b.value / per_step); break;
+    case Budget::Kind::Flops: steps = std::floor(b.value / (account(c, vocab_size).train_flops() * per_step)); break;
+  }
+  if (steps < 1.0) {
+    std::ostringstream msg;
+    msg << who << ": the budget " << b.describe() << " is less than one training step (one step is "
+        << account(c, vocab_size).train_flops() * per_step << " FLOPs)";
+    throw InputError(msg.str());
+  }
+  c.train.steps = int64_t(steps);
+  c.train.tokens = 0;
+  validate(c);
+}
+
+}  // namespace peer
