@@ -87,6 +87,13 @@ void install_interrupt_handler() {
 
 bool interrupt_requested() { return g_interrupted; }
 
+AdamWOptions adamw_options(const Config& c) {
+  AdamWOptions o;
+  o.weight_decay = float(c.train.weight_decay);
+  o.lazy_sparse = c.train.sparse_adam == "lazy";
+  return o;
+}
+
 std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.safetensors").string(); }
 
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
@@ -111,10 +118,7 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
   set_num_threads(int(config_.train.threads));
   model_ = build_model(config_, data_.tokenizer.vocab_size());
   if (resume) restore_structure(*model_, info);
-  AdamWOptions o;
-  o.weight_decay = float(config_.train.weight_decay);
-  o.lazy_sparse = config_.train.sparse_adam == "lazy";
-  opt_ = std::make_unique<AdamW>(model_->parameters(), o);
+  opt_ = std::make_unique<AdamW>(model_->parameters(), adamw_options(config_));
   if (resume) {
     load_checkpoint(checkpoint_path(dir_), *model_, opt_.get());
     KeptMetrics kept = truncate_metrics(metrics_path(dir_), start_step_);

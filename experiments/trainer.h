@@ -56,5 +56,6 @@ class Trainer {
 };
 
 std::string checkpoint_path(const std::string& dir);
+AdamWOptions adamw_options(const Config& c);
 
 }  // namespace peer
