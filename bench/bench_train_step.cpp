@@ -1,7 +1,7 @@
 // One training step (batch, forward, backward, clip, AdamW) of the language model the config
 // describes, on random tokens like the PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab
 // 65): the makeMoE shape with a dense FFN, and with makeMoE's sparse MoE (8 experts, noisy
-// top-2, dropless, no aux loss). Counters: tokens/s and the process's peak resident memory (run
+// top-2, dropless, no aux loss), and with PEER (experiments/configs/peer.toml). Counters: tokens/s and the process's peak resident memory (run
 // one benchmark per process for a clean peak):
 //   build/bench/peer_bench_train_step --benchmark_filter='TrainStep/moe/2'
 #include <sys/resource.h>
@@ -59,8 +59,19 @@ void BM_TrainStepMoE(benchmark::State& state) {
   train_step(state, c);
 }
 
+// experiments/configs/peer.toml: PEER in every block, 128^2 experts, 8 heads x top-16, d_key 64.
+void BM_TrainStepPeer(benchmark::State& state) {
+  Config c;
+  c.model.ffn = "peer";
+  c.peer.num_experts = 16384;
+  c.peer.d_key = 64;
+  c.train.threads = state.range(0);
+  train_step(state, c);
+}
+
 BENCHMARK(BM_TrainStepDense)->Name("TrainStep/dense")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepMoE)->Name("TrainStep/moe")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_TrainStepPeer)->Name("TrainStep/peer")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 }  // namespace
 }  // namespace peer
