@@ -87,6 +87,10 @@ void install_interrupt_handler() {
 
 bool interrupt_requested() { return g_interrupted; }
 
+LrSchedule lr_schedule(const Config& c) {
+  return {c.train.lr, c.train.warmup_steps, c.total_steps(), c.train.min_lr_ratio};
+}
+
 AdamWOptions adamw_options(const Config& c) {
   AdamWOptions o;
   o.weight_decay = float(c.train.weight_decay);
@@ -147,8 +151,7 @@ double Trainer::train_step(int64_t step, std::vector<int32_t>& x, std::vector<in
   if (!std::isfinite(loss)) return loss;
   model_->backward();
   *grad_norm = clip_grad_norm(model_->parameters(), c.train.grad_clip);
-  LrSchedule sched{c.train.lr, c.train.warmup_steps, c.total_steps(), c.train.min_lr_ratio};
-  opt_->step(float(sched.at(step)));
+  opt_->step(float(lr_schedule(c).at(step)));
   return loss;
 }
 
@@ -174,7 +177,7 @@ RunResult Trainer::run() {
   Progress progress(total, c.train.log_every);
   RunResult r;
   std::vector<int32_t> x, y;
-  LrSchedule sched{c.train.lr, c.train.warmup_steps, total, c.train.min_lr_ratio};
+  const LrSchedule sched = lr_schedule(c);
   auto t_run = std::chrono::steady_clock::now();
   double train_seconds = 0.0;
   // Run time across resumes (approximate after an interrupt: the time since the last logged row

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/optim/adamw.h"
+#include "core/optim/schedule.h"
 #include "experiments/checkpoint.h"
 #include "experiments/model_factory.h"
 #include "experiments/run_data.h"
@@ -57,5 +58,6 @@ class Trainer {
 
 std::string checkpoint_path(const std::string& dir);
 AdamWOptions adamw_options(const Config& c);
+LrSchedule lr_schedule(const Config& c);
 
 }  // namespace peer
