@@ -37,6 +37,7 @@ enum RngStream : uint64_t {
   kStreamEvalTrain = 3,
   kStreamEvalVal = 4,
   kStreamSample = 5,
+  kStreamShuffle = 6,  // orders of data windows (the joint lifelong stream)
   kStreamLayer = 1 << 16,
 };
 

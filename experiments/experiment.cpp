@@ -10,14 +10,15 @@
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "experiments/accounting.h"
+#include "experiments/experiment_parse.h"
 
 namespace fs = std::filesystem;
 
 namespace peer {
 
 namespace {
-
-const std::set<std::string> kExperimentKeys = {"kind", "description", "steps", "tokens", "flops"};
+const std::set<std::string> kSweepKeys = {"kind", "description", "steps", "tokens", "flops"};
+}  // namespace
 
 std::string join(const std::set<std::string>& s) {
   std::string out;
@@ -25,12 +26,13 @@ std::string join(const std::set<std::string>& s) {
   return out;
 }
 
-// A node as the TOML literal parse_config's overrides take ("32", "'topk'", "[ 'a' ]").
 std::string literal(const toml::node& n) {
   std::ostringstream ss;
   n.visit([&](const auto& v) { ss << v; });
   return ss.str();
 }
+
+namespace {
 
 // Dotted overrides of one variant; nested tables ([variants.x.moe] or moe.top_k = 2 unquoted)
 // flatten to the same "moe.top_k".
@@ -42,11 +44,38 @@ void flatten(const toml::table& t, const std::string& prefix, std::vector<std::p
   }
 }
 
+}  // namespace
+
 bool valid_name(const std::string& s) {
   return !s.empty() && s != "." && s != ".." && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
 }
+
+Variant parse_overrides(const std::string& name, const toml::table* t, const Config& base,
+                        std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
+                        const std::string& where, const std::string& base_origin) {
+  if (!valid_name(name)) throw InputError(where + ": names may hold only letters, digits, '-', '_' and '.'");
+  const std::vector<std::string> known = config_keys();
+  std::vector<std::pair<std::string, const toml::node*>> overrides;
+  if (t) flatten(*t, "", overrides);
+  for (const auto& [key, node] : overrides) {
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw InputError(where + ": unknown config key '" + key + "'");
+    if (std::string why = refuse(key); !why.empty()) throw InputError(where + ": " + why);
+    sets.push_back(key + "=" + literal(*node));
+  }
+  Variant v{name, sets, {}};
+  // The base config is already valid, so an error here is the variant's.
+  try {
+    v.config = parse_config(to_toml(base), base_origin, v.sets);
+  } catch (const InputError& err) {
+    throw InputError(where + ": " + err.what());
+  }
+  return v;
+}
+
+namespace {
 
 Budget parse_budget(const toml::table& exp, const std::string& origin) {
   Budget b;
@@ -94,27 +123,13 @@ Config parse_base(const toml::node* base, const std::string& origin, const std::
 }
 
 Variant parse_variant(const std::string& name, const toml::table& t, const Experiment& e, const std::string& origin) {
-  const std::string where = origin + ": variant '" + name + "'";
-  if (!valid_name(name)) throw InputError(where + ": names may hold only letters, digits, '-', '_' and '.'");
-  const std::vector<std::string> known = config_keys();
-  std::vector<std::pair<std::string, const toml::node*>> overrides;
-  flatten(t, "", overrides);
-  Variant v{name, {}, {}};
-  for (const auto& [key, node] : overrides) {
-    if (std::find(known.begin(), known.end(), key) == known.end())
-      throw InputError(where + ": unknown config key '" + key + "'");
+  auto refuse = [&](const std::string& key) -> std::string {
     if (e.budget.kind != Budget::Kind::None && (key == "train.steps" || key == "train.tokens"))
-      throw InputError(where + ": sets " + key + ", but the [experiment] budget (" + e.budget.describe() +
-                       ") decides every variant's length; remove one of them");
-    v.sets.push_back(key + "=" + literal(*node));
-  }
-  // The base config is already valid, so an error here is the variant's.
-  try {
-    v.config = parse_config(to_toml(e.base), origin + " [base]", v.sets);
-  } catch (const InputError& err) {
-    throw InputError(where + ": " + err.what());
-  }
-  return v;
+      return "sets " + key + ", but the [experiment] budget (" + e.budget.describe() +
+             ") decides every variant's length; remove one of them";
+    return "";
+  };
+  return parse_overrides(name, &t, e.base, {}, refuse, origin + ": variant '" + name + "'", origin + " [base]");
 }
 
 }  // namespace
@@ -137,27 +152,29 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
   } catch (const toml::parse_error& err) {
     throw InputError(origin + ":" + std::to_string(err.source().begin.line) + ": " + std::string(err.description()));
   }
+  const toml::table* exp = root["experiment"].as_table();
+  if (!exp) throw InputError(origin + ": missing [experiment] table with kind = \"sweep\" or \"lifelong\"");
+  Experiment e;
+  e.path = origin;
+  e.kind = exp->get("kind") ? exp->get("kind")->value_or(std::string()) : "";
+  if (e.kind != "sweep" && e.kind != "lifelong")
+    throw InputError(origin + ": [experiment] kind must be \"sweep\" or \"lifelong\"" +
+                     (e.kind.empty() ? std::string(" (missing or not a string)") : ", not '" + e.kind + "'"));
+  e.description = exp->get("description") ? exp->get("description")->value_or(std::string()) : "";
+  e.base = parse_base(root.get("base"), origin, base_dir);
+  if (e.kind == "lifelong") {
+    parse_lifelong(root, e, origin);
+    return e;
+  }
   for (const auto& [k, _] : root)
     if (k != "experiment" && k != "base" && k != "variants")
       throw InputError(origin + ": unknown top-level key '" + std::string(k.str()) +
                        "' (expected [experiment], [base] or base = \"file\", [variants.NAME])");
-  const toml::table* exp = root["experiment"].as_table();
-  if (!exp) throw InputError(origin + ": missing [experiment] table with kind = \"sweep\"");
   for (const auto& [k, _] : *exp)
-    if (!kExperimentKeys.count(std::string(k.str())))
+    if (!kSweepKeys.count(std::string(k.str())))
       throw InputError(origin + ": unknown [experiment] key '" + std::string(k.str()) + "' (known: " +
-                       join(kExperimentKeys) + ")");
-  Experiment e;
-  e.path = origin;
-  e.kind = exp->get("kind") ? exp->get("kind")->value_or(std::string()) : "";
-  if (e.kind == "lifelong")
-    throw InputError(origin + ": [experiment] kind = \"lifelong\" is not implemented yet (only \"sweep\")");
-  if (e.kind != "sweep")
-    throw InputError(origin + ": [experiment] kind must be \"sweep\" or \"lifelong\"" +
-                     (e.kind.empty() ? std::string(" (missing or not a string)") : ", not '" + e.kind + "'"));
-  e.description = exp->get("description") ? exp->get("description")->value_or(std::string()) : "";
+                       join(kSweepKeys) + ")");
   e.budget = parse_budget(*exp, origin);
-  e.base = parse_base(root.get("base"), origin, base_dir);
 
   const toml::table* vars = root["variants"].as_table();
   if (!vars || vars->empty()) throw InputError(origin + ": no variants (add [variants.NAME] tables)");

@@ -27,6 +27,14 @@ int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
   return int64_t(layers.size());
 }
 
+std::unique_ptr<AdamW> grow_pools_keep_optimizer(LanguageModel& model, const GrowOptions& o, AdamW& old,
+                                                 const AdamWOptions& opt, const std::string& who) {
+  if (grow_pools(model, o) == 0) throw InputError(who + " has no PEER layer to add a pool to");
+  auto grown = std::make_unique<AdamW>(model.parameters(), opt);
+  grown->adopt_state(old);
+  return grown;
+}
+
 PoolShape parse_pool_size(const std::string& text, const std::string& flag) {
   auto bad = [&](const std::string& why) { return InputError(flag + " '" + text + "': " + why); };
   try {

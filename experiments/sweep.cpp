@@ -38,23 +38,6 @@ std::string data_key(const DataConfig& d) {
   return k;
 }
 
-// A variant folder must hold the config the experiment now resolves to; otherwise its results
-// would silently describe something else.
-void check_same_config(const Planned& p) {
-  const fs::path file = fs::path(p.dir) / "config.toml";
-  const std::string want = to_toml(p.row.config), have = fs::is_regular_file(file) ? read_file(file.string()) : "";
-  if (want == have) return;
-  std::istringstream a(have), b(want);
-  std::string la, lb, section;
-  while (std::getline(b, lb)) {
-    if (!std::getline(a, la)) la = "(missing)";
-    if (!lb.empty() && lb[0] == '[') section = lb;
-    if (la != lb) break;
-  }
-  throw InputError("variant '" + p.row.name + "': " + p.dir + " was trained with another config (" + section + " " +
-                   la + ", now " + lb + "); use another --out, or delete that folder to retrain it");
-}
-
 std::vector<Planned> plan(const Experiment& e, const std::string& out, bool plan_only) {
   std::map<std::string, int64_t> vocab;  // by data config: loading a corpus once is enough
   std::vector<Planned> planned;
@@ -71,7 +54,7 @@ std::vector<Planned> plan(const Experiment& e, const std::string& out, bool plan
     p.dir = (fs::path(out) / "variants" / v.name).string();
     const bool done = fs::is_regular_file(fs::path(p.dir) / "summary.json");
     if (done || fs::is_regular_file(checkpoint_path(p.dir))) {
-      check_same_config(p);
+      require_same_config(p.dir, p.row.config, "variant '" + p.row.name + "'");
       if (done) {
         p.state = State::Done;
         load_sweep_results(p.row, p.dir);

@@ -1,24 +1,17 @@
 #include "experiments/sweep_plots.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
-#include <iostream>
 #include <sstream>
 
 #include "core/io/atomic_file.h"
+#include "experiments/report_format.h"
 
 namespace fs = std::filesystem;
 
 namespace peer {
 
 namespace {
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 // One "with linespoints" curve per finished variant, x from column `xcol` of its .dat file.
 std::string curves(const std::vector<const SweepRow*>& rows, int xcol) {
@@ -60,9 +53,7 @@ std::vector<std::string> write_sweep_plots(const std::vector<SweepRow>& rows, co
   std::vector<std::string> pngs = {"val_loss_vs_tokens.png", "val_loss_vs_flops.png", "val_loss_vs_time.png"};
   std::ostringstream gp;
   gp << "# Written by `peer run`; redraw with: cd <sweep folder> && gnuplot plots/plots.gp\n"
-     << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 1000,640 font 'sans,11' } "
-        "else { set terminal png size 1000,640 }\n"
-     << "set termoption noenhanced\nset grid\nset key outside right top\nset format x '%.1s%c'\n"
+     << gnuplot_preamble() << "set key outside right top\nset format x '%.1s%c'\n"
      << "set offsets 0, 0, graph 0.05, graph 0.05\n"
      << line_plot(pngs[0], "Validation loss vs tokens seen", "tokens seen", done, 2)
      << line_plot(pngs[1], "Validation loss vs training FLOPs (3 x forward)", "training FLOPs", done, 3)
@@ -87,17 +78,7 @@ std::vector<std::string> write_sweep_plots(const std::vector<SweepRow>& rows, co
        << "plot 'plots/granularity.dat' using 1:2 with points pointtype 7 pointsize 1.8 title 'MoE / PEER', \\\n"
        << "     '' using 1:2:3 with labels offset 0,1.2 notitle" << dense.str() << "\n";
   }
-  write_file_atomic((fs::path(out_dir) / "plots" / "plots.gp").string(), gp.str());
-
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    std::cerr << "[run] gnuplot not found: no plots (data and script are in " << out_dir << "/plots)\n";
-    return {};
-  }
-  std::string cmd = "cd " + shell_quote(out_dir) + " && gnuplot plots/plots.gp 2> plots/gnuplot.log";
-  if (std::system(cmd.c_str()) != 0) {
-    std::cerr << "[run] gnuplot failed (see " << out_dir << "/plots/gnuplot.log): no plots\n";
-    return {};
-  }
+  if (!run_gnuplot(out_dir, gp.str())) return {};
   return pngs;
 }
 

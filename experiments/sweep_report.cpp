@@ -10,6 +10,7 @@
 
 #include "core/io/atomic_file.h"
 #include "experiments/provenance.h"
+#include "experiments/report_format.h"
 #include "experiments/sweep_plots.h"
 
 namespace fs = std::filesystem;
@@ -18,31 +19,6 @@ using nlohmann::json;
 namespace peer {
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-// 1234567 -> "1.23M": for the markdown table; results.csv keeps exact numbers.
-std::string si(double v) {
-  const char* units[] = {"", "K", "M", "G", "T", "P", "E"};
-  int u = 0;
-  while (std::fabs(v) >= 1000.0 && u < 6) v /= 1000.0, ++u;
-  return fmt(u == 0 ? "%.0f" : "%.3g", v) + units[u];
-}
-
-std::string duration(double s) {
-  return s < 60 ? fmt("%.0fs", s) : fmt("%.0fm", std::floor(s / 60)) + fmt("%02.0fs", std::fmod(s, 60.0));
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 std::string granularity(const SweepRow& r) { return r.acc.granularity ? fmt("%g", *r.acc.granularity) : ""; }
 

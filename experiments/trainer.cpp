@@ -31,16 +31,28 @@ namespace peer {
 namespace {
 std::atomic<bool> g_interrupted{false};
 void on_signal(int) { g_interrupted = true; }
+}  // namespace
+
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+bool interrupt_requested() { return g_interrupted; }
+
+LrSchedule lr_schedule(const Config& c) {
+  return {c.train.lr, c.train.warmup_steps, c.total_steps(), c.train.min_lr_ratio};
+}
+
+AdamWOptions adamw_options(const Config& c) {
+  AdamWOptions o;
+  o.weight_decay = float(c.train.weight_decay);
+  o.lazy_sparse = c.train.sparse_adam == "lazy";
+  return o;
+}
 
 std::string metrics_path(const std::string& dir) { return (fs::path(dir) / "metrics.jsonl").string(); }
 
-struct KeptMetrics {
-  double best_val_loss = INFINITY;
-  double elapsed_s = 0.0;  // of the last kept row that has it
-};
-
-// Keeps only metrics lines at or before `step` (a resumed run rewrites what came after).
-// Returns the best validation loss among them and the run time they reach.
 KeptMetrics truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
   std::string line, kept;
@@ -78,27 +90,35 @@ double peak_rss_mb() {
   getrusage(RUSAGE_SELF, &u);
   return double(u.ru_maxrss) / 1024.0;
 }
-}  // namespace
 
-void install_interrupt_handler() {
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-}
-
-bool interrupt_requested() { return g_interrupted; }
-
-LrSchedule lr_schedule(const Config& c) {
-  return {c.train.lr, c.train.warmup_steps, c.total_steps(), c.train.min_lr_ratio};
-}
-
-AdamWOptions adamw_options(const Config& c) {
-  AdamWOptions o;
-  o.weight_decay = float(c.train.weight_decay);
-  o.lazy_sparse = c.train.sparse_adam == "lazy";
-  return o;
+void require_same_config(const std::string& dir, const Config& want_config, const std::string& who) {
+  const fs::path file = fs::path(dir) / "config.toml";
+  const std::string want = to_toml(want_config), have = fs::is_regular_file(file) ? read_file(file.string()) : "";
+  if (want == have) return;
+  std::istringstream a(have), b(want);
+  std::string la, lb, section;
+  while (std::getline(b, lb)) {
+    if (!std::getline(a, la)) la = "(missing)";
+    if (!lb.empty() && lb[0] == '[') section = lb;
+    if (la != lb) break;
+  }
+  throw InputError(who + ": " + dir + " was trained with another config (" + section + " " + la + ", now " + lb +
+                   "); use another --out, or delete that folder to retrain it");
 }
 
 std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.safetensors").string(); }
+
+double train_on_batch(LanguageModel& model, AdamW& opt, const std::vector<int32_t>& x, const std::vector<int32_t>& y,
+                      int64_t B, int64_t T, uint64_t step, double grad_clip, double lr, double* grad_norm) {
+  model.zero_grad();
+  double loss = model.forward(x.data(), y.data(), B, T, true, step);
+  if (!std::isfinite(loss)) return loss;
+  model.backward();
+  double gn = clip_grad_norm(model.parameters(), grad_clip);
+  if (grad_norm) *grad_norm = gn;
+  opt.step(float(lr));
+  return loss;
+}
 
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
   reset_peak_rss();
@@ -146,13 +166,8 @@ double Trainer::train_step(int64_t step, std::vector<int32_t>& x, std::vector<in
   const Config& c = config_;
   data_.dataset->batch(Split::Train, c.train.batch_size, c.model.block_size, uint64_t(c.train.seed), kStreamData,
                        uint64_t(step), x, y);
-  model_->zero_grad();
-  double loss = model_->forward(x.data(), y.data(), c.train.batch_size, c.model.block_size, true, uint64_t(step));
-  if (!std::isfinite(loss)) return loss;
-  model_->backward();
-  *grad_norm = clip_grad_norm(model_->parameters(), c.train.grad_clip);
-  opt_->step(float(lr_schedule(c).at(step)));
-  return loss;
+  return train_on_batch(*model_, *opt_, x, y, c.train.batch_size, c.model.block_size, uint64_t(step),
+                        c.train.grad_clip, lr_schedule(c).at(step), grad_norm);
 }
 
 void Trainer::evaluate(int64_t step, RunResult& r, double elapsed_s) {

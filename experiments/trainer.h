@@ -57,6 +57,27 @@ class Trainer {
 };
 
 std::string checkpoint_path(const std::string& dir);
+std::string metrics_path(const std::string& dir);
+// A run folder of an experiment must hold the config the experiment now resolves to (its
+// config.toml), or its results would silently describe something else: InputError otherwise,
+// naming the first differing line.
+void require_same_config(const std::string& dir, const Config& want, const std::string& who);
+// One optimisation step on the batch x -> y (B*T tokens each): forward, backward, gradient
+// clipping (grad_clip <= 0: none), AdamW at learning rate lr. `step` keys dropout and router
+// noise. Returns the loss; a non-finite loss skips backward and update. grad_norm may be null.
+double train_on_batch(LanguageModel& model, AdamW& opt, const std::vector<int32_t>& x, const std::vector<int32_t>& y,
+                      int64_t B, int64_t T, uint64_t step, double grad_clip, double lr, double* grad_norm);
+
+struct KeptMetrics {
+  double best_val_loss = 1e300;  // of the kept "split":"val" rows
+  double elapsed_s = 0.0;        // of the last kept row that has it
+};
+// A resumed run rewrites what came after its checkpoint: keeps only metrics lines at or before
+// `step` (a torn last line is dropped).
+KeptMetrics truncate_metrics(const std::string& path, int64_t step);
+// Peak resident memory (MB) since the last reset_peak_rss() (Linux; else the process's peak).
+void reset_peak_rss();
+double peak_rss_mb();
 AdamWOptions adamw_options(const Config& c);
 LrSchedule lr_schedule(const Config& c);
 

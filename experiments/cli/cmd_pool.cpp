@@ -42,10 +42,8 @@ int cmd_pool(int argc, char** argv) {
   restore_structure(*model, info);
   AdamW old_opt(model->parameters(), adamw_options(info.config));
   load_checkpoint(path, *model, &old_opt);
-  if (grow_pools(*model, g) == 0) throw InputError("run '" + dir + "' has no PEER layer to add a pool to");
-  AdamW opt(model->parameters(), adamw_options(info.config));
-  opt.adopt_state(old_opt);
-  save_checkpoint(path, *model, &opt, info.config, info.tokenizer, info.step);
+  auto opt = grow_pools_keep_optimizer(*model, g, old_opt, adamw_options(info.config), "run '" + dir + "'");
+  save_checkpoint(path, *model, opt.get(), info.config, info.tokenizer, info.step);
   auto layers = peer_layers(*model);
   std::cout << "added a " << g.shape.n1 << "x" << g.shape.n2 << " pool to " << layers.size() << " PEER layers of "
             << dir << " (now " << layers[0].second->pools.size() << " pools, " << layers[0].second->num_experts()

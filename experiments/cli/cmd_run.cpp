@@ -1,5 +1,6 @@
 // `peer run EXPERIMENT.toml`: experiments over many runs (DESIGN.md 4, 4b). kind = "sweep" trains
-// every variant and writes the tables and plots; kind = "lifelong" is not implemented yet.
+// every variant and writes the tables and plots; kind = "lifelong" trains every method through a
+// stream of domains and measures forgetting.
 #include <filesystem>
 #include <iostream>
 
@@ -7,6 +8,7 @@
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
 #include "experiments/experiment.h"
+#include "experiments/lifelong.h"
 #include "experiments/sweep.h"
 
 namespace fs = std::filesystem;
@@ -23,12 +25,21 @@ every variant. Each variant trains into DIR/variants/NAME/ with the same data an
 holds results.csv, report.md and PNG plots (gnuplot). The whole file is checked before anything
 trains (bad input: exit 2).
 
-  --out DIR   experiment folder (default runs/<experiment name>)
-  --plan      print each variant's steps, tokens, parameters and FLOPs (experiments/accounting.h)
-              and whether DIR already holds it; train nothing
+kind = "lifelong": methods = ["dense", "moe", "peer", "peer_freeze_add", "joint"] (default all),
+tokens_per_phase (required), eval_tokens (held-out tokens scored per domain, 0 = all),
+pool_size ("N1xN2" or N; default the base's PEER pool), freeze_query, freeze_non_expert,
+[[domains]] with name and genres = [...] or files = [...] (default: four Brown genre groups),
+and [method.NAME] override tables. Each method trains through the domains in order into
+DIR/methods/NAME/ and is scored on every domain's held-out text after each phase; DIR then holds
+results.csv (final loss, forgetting, transfer), loss_matrix.csv, pool_usage.csv, report.md and
+PNG plots.
 
-Resumable: running the same command again skips finished variants and continues an interrupted
-one from its checkpoint. Ctrl-C writes a checkpoint and exits 130.
+  --out DIR   experiment folder (default runs/<experiment name>)
+  --plan      print each variant's (method's) steps, tokens and parameters and its state on disk;
+              train nothing
+
+Resumable: running the same command again skips finished variants (methods) and continues an
+interrupted one from its checkpoint. Ctrl-C writes a checkpoint and exits 130.
 )";
 }  // namespace
 
@@ -41,7 +52,8 @@ int cmd_run(int argc, char** argv) {
   if (a.positional.size() != 1) throw InputError("expected one EXPERIMENT.toml (see --help)");
   const std::string path = a.positional[0];
   Experiment e = load_experiment(path);
-  return run_sweep(e, a.get("out", "runs/" + fs::path(path).stem().string()), a.has("plan"));
+  const std::string out = a.get("out", "runs/" + fs::path(path).stem().string());
+  return e.kind == "lifelong" ? run_lifelong(e, out, a.has("plan")) : run_sweep(e, out, a.has("plan"));
 }
 
 }  // namespace peer
