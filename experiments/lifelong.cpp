@@ -11,6 +11,7 @@
 
 #include "core/cuda/device.h"
 #include "core/error.h"
+#include "core/io/checksum.h"
 #include "core/io/atomic_file.h"
 #include "core/parallel.h"
 #include "experiments/lifelong_record.h"
@@ -66,6 +67,26 @@ std::vector<double> pool_shares(const LanguageModel& m) {
   }
   for (double& x : mean) x /= double(std::max(layers, 1));
   return mean;
+}
+
+uint32_t tensor_crc(const Parameter& p) { return crc32(p.value.data(), size_t(p.value.numel()) * sizeof(float)); }
+
+// Adds the CRC of every frozen tensor not yet recorded (those frozen by the latest freeze-and-add).
+void record_frozen(LanguageModel& m, MethodRecord& r) {
+  for (const Parameter* p : m.parameters()) {
+    if (!p->frozen || p->buffer) continue;
+    bool known = false;
+    for (const auto& [name, crc] : r.frozen_crc) known = known || name == p->name;
+    if (!known) r.frozen_crc.push_back({p->name, tensor_crc(*p)});
+  }
+}
+
+// Frozen means bit-identical: a frozen tensor that changed is a bug in the framework, not bad input.
+void verify_frozen(LanguageModel& m, const MethodRecord& r, int64_t phase) {
+  for (const auto& [name, crc] : r.frozen_crc)
+    for (const Parameter* p : m.parameters())
+      if (p->name == name && tensor_crc(*p) != crc)
+        throw std::runtime_error("frozen tensor " + name + " changed during phase " + std::to_string(phase));
 }
 
 // One method's run through the stream.
@@ -125,6 +146,7 @@ void MethodRun::measure(std::vector<double>& loss, std::vector<std::vector<doubl
 }
 
 void MethodRun::record_phase() {
+  verify_frozen(*model_, rec_, rec_.phases_done + 1);
   std::vector<double> loss;
   std::vector<std::vector<double>> share;
   measure(loss, share);
@@ -155,6 +177,7 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   if (first_step == 0 && phase > 0 && m_.name == "peer_freeze_add") {
     GrowOptions g{e_.lifelong.pool, true, e_.lifelong.freeze_query, e_.lifelong.freeze_non_expert};
     opt_ = grow_pools_keep_optimizer(*model_, g, *opt_, adamw_options(c), "method '" + m_.name + "'");
+    record_frozen(*model_, rec_);
   }
   const std::vector<Window> windows = phase_windows(plan_, phase);
   const LrSchedule sched = lr_schedule(c);  // over one phase: c.train.steps = S

@@ -14,7 +14,7 @@ std::string MethodRecord::to_json() const {
   json j = {{"method", method},         {"stream", stream_key},   {"phases_done", phases_done},
             {"init_loss", init_loss},   {"loss", loss},           {"params", params},
             {"trainable", trainable},   {"pools", pools},         {"pool_share", pool_share},
-            {"train_s", train_s},       {"tokens_trained", tokens_trained}, {"finished", finished}};
+            {"frozen_crc", frozen_crc}, {"train_s", train_s},       {"tokens_trained", tokens_trained}, {"finished", finished}};
   return j.dump(1) + "\n";
 }
 
@@ -31,6 +31,7 @@ MethodRecord MethodRecord::from_json(const std::string& text, const std::string&
     r.trainable = j.at("trainable").get<std::vector<int64_t>>();
     r.pools = j.at("pools").get<std::vector<int64_t>>();
     r.pool_share = j.at("pool_share").get<std::vector<std::vector<std::vector<double>>>>();
+    if (j.contains("frozen_crc")) r.frozen_crc = j["frozen_crc"].get<std::vector<std::pair<std::string, uint32_t>>>();
     r.train_s = j.at("train_s").get<double>();
     r.tokens_trained = j.at("tokens_trained").get<int64_t>();
     r.finished = j.at("finished").get<bool>();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace peer {
@@ -18,6 +19,8 @@ struct MethodRecord {
   std::vector<int64_t> params, trainable;    // during each phase (after its freeze-and-add)
   std::vector<int64_t> pools;                // expert pools per PEER layer during each phase (0: no PEER)
   std::vector<std::vector<std::vector<double>>> pool_share;  // [phase][domain][pool]: share of retrievals
+  // CRC-32 of every frozen tensor, taken when it was frozen and checked after every later phase.
+  std::vector<std::pair<std::string, uint32_t>> frozen_crc;
   double train_s = 0.0;                      // seconds in training steps
   int64_t tokens_trained = 0;
   bool finished = false;

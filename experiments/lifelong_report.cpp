@@ -157,6 +157,15 @@ std::string comparison_md(const std::vector<MethodRecord>& done) {
   return s.str() + "\n";
 }
 
+std::string frozen_md(const std::vector<MethodRecord>& done) {
+  std::ostringstream s;
+  for (const MethodRecord& r : done)
+    if (!r.frozen_crc.empty())
+      s << "Frozen weights of " << r.method << ": the CRC-32 of each of its " << r.frozen_crc.size()
+        << " frozen tensors, taken when it was frozen, matched after every later phase (bit-identical).\n\n";
+  return s.str();
+}
+
 std::string matrix_md(const StreamData& d, const MethodRecord& r) {
   std::ostringstream s;
   s << "### " << r.method << "\n\n| after |";
@@ -200,7 +209,7 @@ std::string report_md(const Experiment& e, const StreamData& d, const std::vecto
     << "\n- threads: " << now.threads << "\n\n"
     << setup_md(e, d) << "\n## Results\n\n";
   if (done.empty()) s << "No method has finished yet.\n\n";
-  else s << summary_md(e, done) << "\n" << comparison_md(done);
+  else s << summary_md(e, done) << "\n" << comparison_md(done) << frozen_md(done);
   std::string missing;
   for (const MethodRecord& r : all)
     if (!r.finished) missing += (missing.empty() ? "" : ", ") + r.method;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "experiments/checkpoint.h"
@@ -37,14 +38,21 @@ std::unique_ptr<AdamW> grow_pools_keep_optimizer(LanguageModel& model, const Gro
 
 PoolShape parse_pool_size(const std::string& text, const std::string& flag) {
   auto bad = [&](const std::string& why) { return InputError(flag + " '" + text + "': " + why); };
+  // A whole number and nothing after it (std::stoll alone would read "8x8x8" or "64abc" as 8, 64).
+  auto whole = [](const std::string& s) {
+    size_t end = 0;
+    const int64_t v = std::stoll(s, &end);
+    if (end != s.size()) throw std::invalid_argument("trailing text");
+    return v;
+  };
   try {
     size_t x = text.find('x');
     if (x != std::string::npos) {
-      PoolShape s{std::stoll(text.substr(0, x)), std::stoll(text.substr(x + 1))};
+      PoolShape s{whole(text.substr(0, x)), whole(text.substr(x + 1))};
       if (s.n1 < 1 || s.n2 < 1) throw bad("both sides must be >= 1");
       return s;
     }
-    int64_t n = std::stoll(text);
+    int64_t n = whole(text);
     auto side = int64_t(std::llround(std::sqrt(double(n))));
     if (n < 1 || side * side != n) throw bad("not n1 * n2 with n1 = n2 (give N1xN2 for a non-square pool)");
     return {side, side};
