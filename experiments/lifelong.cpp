@@ -124,6 +124,7 @@ void MethodRun::build() {
   const std::string ckpt = checkpoint_path(dir_);
   if (!fs::is_regular_file(ckpt)) {
     opt_ = std::make_unique<AdamW>(model_->parameters(), adamw_options(c));
+    truncate_metrics(metrics_path(dir_), 0);  // rows of an attempt killed before its first checkpoint
     return;
   }
   CheckpointInfo info = read_checkpoint_info(ckpt);
@@ -163,12 +164,13 @@ void MethodRun::record_phase() {
     row["loss"][data_.domains[j].name] = loss[j];
     line += (j ? ", " : "") + data_.domains[j].name + " " + fmt("%.4f", loss[j]);
   }
-  log(row);
   std::fprintf(stderr, "[run] %s after phase %ld/%ld: %s\n", m_.name.c_str(), long(p + 1), long(plan_.phases),
                line.c_str());
-  // The checkpoint first: a state.json never claims a phase whose weights are not on disk.
+  // The checkpoint first: a state.json never claims a phase whose weights are not on disk. The
+  // metrics row last: a run killed before it measures the phase again and logs it once.
   save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), m_.config, data_.tokenizer, global_step(p + 1, 0));
   write_file_atomic(state_path(dir_), rec_.to_json());
+  log(row);
 }
 
 int MethodRun::train_phase(int64_t phase, int64_t first_step) {

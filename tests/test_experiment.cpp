@@ -112,7 +112,7 @@ TEST_CASE("experiment: bad files name the problem") {
              Catch::Contains("sets train.steps"));
   CHECK_THAT(error_of(head + kBase), Catch::Contains("no variants"));
   CHECK_THAT(error_of("[experiment]\nkind = \"lifelong\"\n" + kBase + "[variants.a]\n"),
-             Catch::Contains("not implemented yet"));
+             Catch::Contains("unknown top-level key 'variants'"));  // lifelong files have no variants
   CHECK_THAT(error_of("[experiment]\nkind = \"grid\"\n" + kBase + "[variants.a]\n"), Catch::Contains("kind"));
   CHECK_THAT(error_of(head + "[variants.a]\n"), Catch::Contains("missing the base config"));
   CHECK_THAT(error_of(head + kBase + "[variants.\"a/b\"]\n"), Catch::Contains("variant 'a/b'"));

@@ -88,15 +88,34 @@ void AdamW::adopt_state(AdamW& old) {
   }
 }
 
+namespace {
+constexpr int64_t kNormChunk = 1 << 14;
+
+// Sum of squares in fixed chunks, the chunk sums added in order: threads share the work of a
+// large gradient (PEER's expert rows) and the result has the same bits for any thread count.
+double sum_squares(const float* g, int64_t n) {
+  const int64_t chunks = (n + kNormChunk - 1) / kNormChunk;
+  std::vector<double> part(chunks, 0.0);
+#pragma omp parallel for schedule(static) if (chunks >= 8)
+  for (int64_t c = 0; c < chunks; ++c) {
+    double s = 0.0;
+    for (int64_t i = c * kNormChunk; i < std::min(n, (c + 1) * kNormChunk); ++i) s += double(g[i]) * g[i];
+    part[c] = s;
+  }
+  double sum = 0.0;
+  for (double s : part) sum += s;
+  return sum;
+}
+}  // namespace
+
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
   double sq = 0.0;
-  for_each_grad(params, [&](float* g, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) sq += double(g[i]) * g[i];
-  });
+  for_each_grad(params, [&](float* g, int64_t n) { sq += sum_squares(g, n); });
   double norm = std::sqrt(sq);
   if (max_norm > 0.0 && norm > max_norm) {
     float scale = float(max_norm / (norm + 1e-6));
     for_each_grad(params, [&](float* g, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= 8 * kNormChunk)
       for (int64_t i = 0; i < n; ++i) g[i] *= scale;
     });
   }

@@ -118,7 +118,7 @@ kind = \"grid\"
 bad lifelong "base = \"base.toml\"
 [experiment]
 kind = \"lifelong\"
-[variants.a]" "not implemented yet"
+[variants.a]" "unknown top-level key 'variants'"
 bad missing_base "base = \"nope.toml\"
 [experiment]
 kind = \"sweep\"
