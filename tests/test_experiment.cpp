@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "experiments/accounting.h"
 #include "experiments/experiment.h"
+#include "tests/experiment_text.h"
 
 using namespace peer;
 
@@ -25,22 +26,10 @@ block_size = 16
 batch_size = 4
 )";
 
-Experiment parse(const std::string& text) { return parse_experiment(text, "exp.toml", "."); }
-
-std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  FAIL("expected an InputError for: " << text);
-  return "";
-}
-
 }  // namespace
 
 TEST_CASE("experiment: variants override the base, in file order") {
-  Experiment e = parse("[experiment]\nkind = \"sweep\"\nsteps = 7\n" + kBase + R"(
+  Experiment e = parse_text("[experiment]\nkind = \"sweep\"\nsteps = 7\n" + kBase + R"(
 [variants.zeta]
 [variants.alpha]
 "model.ffn" = "moe"
@@ -78,7 +67,7 @@ TEST_CASE("experiment: base from a file next to the experiment") {
 }
 
 TEST_CASE("experiment: budgets set train.steps") {
-  Config c = parse("[experiment]\nkind = \"sweep\"\n" + kBase + "[variants.a]\n").variants[0].config;
+  Config c = parse_text("[experiment]\nkind = \"sweep\"\n" + kBase + "[variants.a]\n").variants[0].config;
   const int64_t per_step = 4 * 16;
   Config s = c;
   apply_budget(s, {Budget::Kind::Steps, 12}, 10, "a");
@@ -100,22 +89,22 @@ TEST_CASE("experiment: budgets set train.steps") {
 
 TEST_CASE("experiment: bad files name the problem") {
   const std::string head = "[experiment]\nkind = \"sweep\"\n";
-  CHECK_THAT(error_of(head + "foo = 1\n" + kBase + "[variants.a]\n"), Catch::Contains("unknown [experiment] key 'foo'"));
-  CHECK_THAT(error_of(head + kBase + "[variants.a]\n\"moe.nope\" = 3\n"),
+  CHECK_THAT(parse_error_of(head + "foo = 1\n" + kBase + "[variants.a]\n"), Catch::Contains("unknown [experiment] key 'foo'"));
+  CHECK_THAT(parse_error_of(head + kBase + "[variants.a]\n\"moe.nope\" = 3\n"),
              Catch::Contains("variant 'a': unknown config key 'moe.nope'"));
-  CHECK_THAT(error_of(head + kBase + "[variants.a]\nmoe.top_k = 99\n"), Catch::Contains("variant 'a'"));
-  CHECK_THAT(error_of(head + "steps = 0\n" + kBase + "[variants.a]\n"), Catch::Contains("must be > 0"));
-  CHECK_THAT(error_of(head + "flops = -1.0\n" + kBase + "[variants.a]\n"), Catch::Contains("must be > 0"));
-  CHECK_THAT(error_of(head + "steps = 2\ntokens = 9\n" + kBase + "[variants.a]\n"),
+  CHECK_THAT(parse_error_of(head + kBase + "[variants.a]\nmoe.top_k = 99\n"), Catch::Contains("variant 'a'"));
+  CHECK_THAT(parse_error_of(head + "steps = 0\n" + kBase + "[variants.a]\n"), Catch::Contains("must be > 0"));
+  CHECK_THAT(parse_error_of(head + "flops = -1.0\n" + kBase + "[variants.a]\n"), Catch::Contains("must be > 0"));
+  CHECK_THAT(parse_error_of(head + "steps = 2\ntokens = 9\n" + kBase + "[variants.a]\n"),
              Catch::Contains("more than one budget"));
-  CHECK_THAT(error_of(head + "steps = 2\n" + kBase + "[variants.a]\ntrain.steps = 3\n"),
+  CHECK_THAT(parse_error_of(head + "steps = 2\n" + kBase + "[variants.a]\ntrain.steps = 3\n"),
              Catch::Contains("sets train.steps"));
-  CHECK_THAT(error_of(head + kBase), Catch::Contains("no variants"));
-  CHECK_THAT(error_of("[experiment]\nkind = \"lifelong\"\n" + kBase + "[variants.a]\n"),
+  CHECK_THAT(parse_error_of(head + kBase), Catch::Contains("no variants"));
+  CHECK_THAT(parse_error_of("[experiment]\nkind = \"lifelong\"\n" + kBase + "[variants.a]\n"),
              Catch::Contains("unknown top-level key 'variants'"));  // lifelong files have no variants
-  CHECK_THAT(error_of("[experiment]\nkind = \"grid\"\n" + kBase + "[variants.a]\n"), Catch::Contains("kind"));
-  CHECK_THAT(error_of(head + "[variants.a]\n"), Catch::Contains("missing the base config"));
-  CHECK_THAT(error_of(head + kBase + "[variants.\"a/b\"]\n"), Catch::Contains("variant 'a/b'"));
-  CHECK_THAT(error_of(head + kBase + "[variants.a]\n[extra]\n"), Catch::Contains("unknown top-level key 'extra'"));
-  CHECK_THAT(error_of(head + "[base.model]\nn_embd = 33\n[variants.a]\n"), Catch::Contains("exp.toml [base]"));
+  CHECK_THAT(parse_error_of("[experiment]\nkind = \"grid\"\n" + kBase + "[variants.a]\n"), Catch::Contains("kind"));
+  CHECK_THAT(parse_error_of(head + "[variants.a]\n"), Catch::Contains("missing the base config"));
+  CHECK_THAT(parse_error_of(head + kBase + "[variants.\"a/b\"]\n"), Catch::Contains("variant 'a/b'"));
+  CHECK_THAT(parse_error_of(head + kBase + "[variants.a]\n[extra]\n"), Catch::Contains("unknown top-level key 'extra'"));
+  CHECK_THAT(parse_error_of(head + "[base.model]\nn_embd = 33\n[variants.a]\n"), Catch::Contains("exp.toml [base]"));
 }

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "experiments/experiment.h"
+#include "tests/experiment_text.h"
 #include "experiments/lifelong_record.h"
 #include "experiments/lifelong_stream.h"
 
@@ -212,20 +213,9 @@ std::string head(const std::string& extra = "", const std::string& tpp = "tokens
   return "[experiment]\nkind = \"lifelong\"\n" + tpp + extra;
 }
 
-Experiment parse(const std::string& text) { return parse_experiment(text, "exp.toml", "."); }
-
-std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  FAIL("expected an InputError for:\n" << text);
-  return "";
-}
 
 TEST_CASE("lifelong: a valid stream file parses", "[lifelong]") {
-  Experiment e = parse(head("eval_tokens = 300\npool_size = \"4x6\"\nfreeze_query = true\n") + kBase + kDomains +
+  Experiment e = parse_text(head("eval_tokens = 300\npool_size = \"4x6\"\nfreeze_query = true\n") + kBase + kDomains +
                        "[method.moe]\n\"train.batch_size\" = 8\n[method.joint]\n\"model.ffn\" = \"dense\"\n");
   CHECK(e.kind == "lifelong");
   CHECK(e.lifelong.tokens_per_phase == 1000);
@@ -253,7 +243,7 @@ TEST_CASE("lifelong: a valid stream file parses", "[lifelong]") {
 }
 
 TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps", "[lifelong]") {
-  Experiment e = parse(head("methods = [\"dense\", \"moe\", \"peer\", \"peer_freeze_add\", \"joint\"]\n") + kBase + kDomains);
+  Experiment e = parse_text(head("methods = [\"dense\", \"moe\", \"peer\", \"peer_freeze_add\", \"joint\"]\n") + kBase + kDomains);
   const std::vector<std::pair<std::string, std::string>> want = {
       {"dense", "dense"}, {"moe", "moe"}, {"peer", "peer"}, {"peer_freeze_add", "peer"}, {"joint", "peer"}};
   REQUIRE(e.variants.size() == want.size());
@@ -270,7 +260,7 @@ TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps"
   CHECK(e.lifelong.pool.n2 == 8);
 
   // A subset, in the file's order; exact multiples need no rounding.
-  Experiment f = parse(head("methods = [\"joint\", \"dense\"]\n", "tokens_per_phase = 128\n") + kBase + kDomains);
+  Experiment f = parse_text(head("methods = [\"joint\", \"dense\"]\n", "tokens_per_phase = 128\n") + kBase + kDomains);
   REQUIRE(f.variants.size() == 2);
   CHECK(f.variants[0].name == "joint");
   CHECK(f.variants[1].name == "dense");
@@ -287,7 +277,7 @@ TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps"
   CHECK(pj.block == 16);
 
   // Without [[domains]]: the four Brown genre groups.
-  Experiment g = parse(head("methods = [\"dense\"]\n") + kBase);
+  Experiment g = parse_text(head("methods = [\"dense\"]\n") + kBase);
   REQUIRE(g.lifelong.domains.size() == 4);
   for (const Domain& d : g.lifelong.domains) {
     CHECK(d.data.source == "brown");
@@ -298,82 +288,82 @@ TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps"
 TEST_CASE("lifelong: bad stream files name the problem", "[lifelong]") {
   const std::string ok = kBase + kDomains;
   // the domain list
-  CHECK_THAT(error_of(head("domains_x = 1\n") + ok), Catch::Contains("unknown [experiment] key 'domains_x'"));
-  CHECK_THAT(error_of("domains = []\n" + head() + kBase), Catch::Contains("domain list is empty"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\"]\n[[domains]]\nname = \"a\"\n"
+  CHECK_THAT(parse_error_of(head("domains_x = 1\n") + ok), Catch::Contains("unknown [experiment] key 'domains_x'"));
+  CHECK_THAT(parse_error_of("domains = []\n" + head() + kBase), Catch::Contains("domain list is empty"));
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\"]\n[[domains]]\nname = \"a\"\n"
                                         "files = [\"x.txt\"]\n"),
              Catch::Contains("domain name 'a' appears twice"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\"]\nfiles = [\"x.txt\"]\n"),
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\"]\nfiles = [\"x.txt\"]\n"),
              Catch::Contains("domains[0] 'a'") && Catch::Contains("exactly one of genres"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a\"\n"),
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a\"\n"),
              Catch::Contains("domains[0] 'a'") && Catch::Contains("exactly one of genres"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\", \"zz\"]\n"),
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\", \"zz\"]\n"),
              Catch::Contains("unknown Brown genre 'zz'"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a\"\nfiles = []\n"), Catch::Contains("empty"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\ngenres = [\"ca\"]\n"), Catch::Contains("needs name"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a/b\"\ngenres = [\"ca\"]\n"), Catch::Contains("'a/b'"));
-  CHECK_THAT(error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\"]\nweight = 2\n"),
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a\"\nfiles = []\n"), Catch::Contains("empty"));
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\ngenres = [\"ca\"]\n"), Catch::Contains("needs name"));
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a/b\"\ngenres = [\"ca\"]\n"), Catch::Contains("'a/b'"));
+  CHECK_THAT(parse_error_of(head() + kBase + "[[domains]]\nname = \"a\"\ngenres = [\"ca\"]\nweight = 2\n"),
              Catch::Contains("unknown key 'weight'"));
 
   // tokens_per_phase
-  CHECK_THAT(error_of(head("", "tokens_per_phase = 0\n") + ok),
+  CHECK_THAT(parse_error_of(head("", "tokens_per_phase = 0\n") + ok),
              Catch::Contains("tokens_per_phase = 0") && Catch::Contains("must be > 0"));
-  CHECK_THAT(error_of(head("", "tokens_per_phase = -5\n") + ok), Catch::Contains("must be > 0"));
-  CHECK_THAT(error_of(head("", "") + ok), Catch::Contains("needs tokens_per_phase"));
-  CHECK_THAT(error_of(head("", "tokens_per_phase = 1.5e5\n") + ok),
+  CHECK_THAT(parse_error_of(head("", "tokens_per_phase = -5\n") + ok), Catch::Contains("must be > 0"));
+  CHECK_THAT(parse_error_of(head("", "") + ok), Catch::Contains("needs tokens_per_phase"));
+  CHECK_THAT(parse_error_of(head("", "tokens_per_phase = 1.5e5\n") + ok),
              Catch::Contains("tokens_per_phase") && Catch::Contains("whole number"));
-  CHECK_THAT(error_of(head("eval_tokens = -1\n") + ok), Catch::Contains("eval_tokens"));
+  CHECK_THAT(parse_error_of(head("eval_tokens = -1\n") + ok), Catch::Contains("eval_tokens"));
 
   // pool_size: N1xN2 or a perfect square
-  CHECK_THAT(error_of(head("pool_size = 1000\n") + ok), Catch::Contains("pool_size '1000'"));
-  CHECK_THAT(error_of(head("pool_size = \"1000\"\n") + ok), Catch::Contains("pool_size '1000'"));
-  CHECK_THAT(error_of(head("pool_size = \"abc\"\n") + ok), Catch::Contains("pool_size 'abc'"));
-  CHECK_THAT(error_of(head("pool_size = \"0x4\"\n") + ok), Catch::Contains("pool_size '0x4'"));
-  CHECK_THAT(error_of(head("pool_size = \"8x-8\"\n") + ok), Catch::Contains("pool_size '8x-8'"));
-  CHECK_THAT(error_of(head("pool_size = 1.5\n") + ok), Catch::Contains("pool_size"));
+  CHECK_THAT(parse_error_of(head("pool_size = 1000\n") + ok), Catch::Contains("pool_size '1000'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"1000\"\n") + ok), Catch::Contains("pool_size '1000'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"abc\"\n") + ok), Catch::Contains("pool_size 'abc'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"0x4\"\n") + ok), Catch::Contains("pool_size '0x4'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"8x-8\"\n") + ok), Catch::Contains("pool_size '8x-8'"));
+  CHECK_THAT(parse_error_of(head("pool_size = 1.5\n") + ok), Catch::Contains("pool_size"));
   // trailing text is not silently dropped (it was: "64abc" -> 8x8, "8x8x8" -> 8x8, "8.5x8" -> 8x8)
-  CHECK_THAT(error_of(head("pool_size = \"64abc\"\n") + ok), Catch::Contains("pool_size '64abc'"));
-  CHECK_THAT(error_of(head("pool_size = \"8x8x8\"\n") + ok), Catch::Contains("pool_size '8x8x8'"));
-  CHECK_THAT(error_of(head("pool_size = \"8.5x8\"\n") + ok), Catch::Contains("pool_size '8.5x8'"));
-  CHECK_THAT(error_of(head("pool_size = \"8x\"\n") + ok), Catch::Contains("pool_size '8x'"));
-  CHECK(parse(head("pool_size = 36\n") + ok).lifelong.pool.n1 == 6);
+  CHECK_THAT(parse_error_of(head("pool_size = \"64abc\"\n") + ok), Catch::Contains("pool_size '64abc'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"8x8x8\"\n") + ok), Catch::Contains("pool_size '8x8x8'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"8.5x8\"\n") + ok), Catch::Contains("pool_size '8.5x8'"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"8x\"\n") + ok), Catch::Contains("pool_size '8x'"));
+  CHECK(parse_text(head("pool_size = 36\n") + ok).lifelong.pool.n1 == 6);
 
   // methods
-  CHECK_THAT(error_of(head("methods = [\"dense\", \"lora\"]\n") + ok), Catch::Contains("unknown method 'lora'"));
-  CHECK_THAT(error_of(head("methods = [\"peer\", \"dense\", \"peer\"]\n") + ok),
+  CHECK_THAT(parse_error_of(head("methods = [\"dense\", \"lora\"]\n") + ok), Catch::Contains("unknown method 'lora'"));
+  CHECK_THAT(parse_error_of(head("methods = [\"peer\", \"dense\", \"peer\"]\n") + ok),
              Catch::Contains("'peer' appears twice"));
-  CHECK_THAT(error_of(head("methods = []\n") + ok), Catch::Contains("methods is empty"));
-  CHECK_THAT(error_of(head("methods = \"dense\"\n") + ok), Catch::Contains("methods"));
+  CHECK_THAT(parse_error_of(head("methods = []\n") + ok), Catch::Contains("methods is empty"));
+  CHECK_THAT(parse_error_of(head("methods = \"dense\"\n") + ok), Catch::Contains("methods"));
 
   // [method.NAME] overrides
-  CHECK_THAT(error_of(head("methods = [\"dense\"]\n") + ok + "[method.moe]\n\"moe.top_k\" = 1\n"),
+  CHECK_THAT(parse_error_of(head("methods = [\"dense\"]\n") + ok + "[method.moe]\n\"moe.top_k\" = 1\n"),
              Catch::Contains("[method.moe] names no method"));
-  CHECK_THAT(error_of(head() + ok + "[method.peer]\n\"model.ffn\" = \"moe\"\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer]\n\"model.ffn\" = \"moe\"\n"),
              Catch::Contains("method 'peer'") && Catch::Contains("model.ffn"));
-  CHECK_THAT(error_of(head() + ok + "[method.peer_freeze_add]\n\"model.ffn\" = \"peer\"\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer_freeze_add]\n\"model.ffn\" = \"peer\"\n"),
              Catch::Contains("method 'peer_freeze_add'") && Catch::Contains("model.ffn"));
-  CHECK_THAT(error_of(head() + ok + "[method.dense]\n\"train.steps\" = 10\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.dense]\n\"train.steps\" = 10\n"),
              Catch::Contains("method 'dense'") && Catch::Contains("train.steps"));
-  CHECK_THAT(error_of(head() + ok + "[method.moe]\n\"train.tokens\" = 10\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.moe]\n\"train.tokens\" = 10\n"),
              Catch::Contains("method 'moe'") && Catch::Contains("train.tokens"));
-  CHECK_THAT(error_of(head() + ok + "[method.joint]\n\"data.files\" = [\"x.txt\"]\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.joint]\n\"data.files\" = [\"x.txt\"]\n"),
              Catch::Contains("method 'joint'") && Catch::Contains("data.files"));
-  CHECK_THAT(error_of(head() + ok + "[method.joint]\n\"data.val_fraction\" = 0.2\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.joint]\n\"data.val_fraction\" = 0.2\n"),
              Catch::Contains("method 'joint'") && Catch::Contains("data.val_fraction"));
-  CHECK_THAT(error_of(head() + ok + "[method.moe]\n\"moe.nope\" = 1\n"),
+  CHECK_THAT(parse_error_of(head() + ok + "[method.moe]\n\"moe.nope\" = 1\n"),
              Catch::Contains("method 'moe'") && Catch::Contains("moe.nope"));
-  CHECK_THAT(error_of(head() + ok + "[method.moe]\n\"moe.top_k\" = 99\n"), Catch::Contains("method 'moe'"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.moe]\n\"moe.top_k\" = 99\n"), Catch::Contains("method 'moe'"));
 
   // the rest of the file
-  CHECK_THAT(error_of(head() + ok + "[variants.a]\n"), Catch::Contains("unknown top-level key 'variants'"));
-  CHECK_THAT(error_of(head("freeze_query = 1\n") + ok), Catch::Contains("freeze_query"));
+  CHECK_THAT(parse_error_of(head() + ok + "[variants.a]\n"), Catch::Contains("unknown top-level key 'variants'"));
+  CHECK_THAT(parse_error_of(head("freeze_query = 1\n") + ok), Catch::Contains("freeze_query"));
 }
 
 TEST_CASE("lifelong: errors are InputErrors naming the file", "[lifelong]") {
-  CHECK_THROWS_AS(parse("domains = []\n" + head() + kBase), InputError);
-  CHECK_THROWS_AS(parse(head("pool_size = \"abc\"\n") + kBase + kDomains), InputError);
-  CHECK_THAT(error_of(head("", "tokens_per_phase = 0\n") + kBase + kDomains), Catch::StartsWith("exp.toml"));
-  CHECK_THAT(error_of(head("methods = [\"x\"]\n") + kBase + kDomains), Catch::StartsWith("exp.toml"));
+  CHECK_THROWS_AS(parse_text("domains = []\n" + head() + kBase), InputError);
+  CHECK_THROWS_AS(parse_text(head("pool_size = \"abc\"\n") + kBase + kDomains), InputError);
+  CHECK_THAT(parse_error_of(head("", "tokens_per_phase = 0\n") + kBase + kDomains), Catch::StartsWith("exp.toml"));
+  CHECK_THAT(parse_error_of(head("methods = [\"x\"]\n") + kBase + kDomains), Catch::StartsWith("exp.toml"));
 }
 
 // ---- MethodRecord ----

@@ -243,3 +243,14 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   expect_stdout_contains "usage:"
   note "ok"
 fi
+
+# tensor_sums FILE: "name crc" for every tensor of a safetensors file.
+tensor_sums() {
+  python3 - "$1" <<'PY'
+import json, struct, sys, zlib
+f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
+for name, info in sorted(h.items()):
+    if name == '__metadata__': continue
+    b, e = info['data_offsets']; f.seek(base + b); print(name, zlib.crc32(f.read(e - b)))
+PY
+}

@@ -100,16 +100,6 @@ EOF
   } > "$path"
 }
 
-# tensor_sums FILE: "name crc" for every tensor of a safetensors file (as pools.sh).
-tensor_sums() {
-  python3 - "$1" <<'PY'
-import json, struct, sys, zlib
-f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
-for name, info in sorted(h.items()):
-    if name == '__metadata__': continue
-    b, e = info['data_offsets']; f.seek(base + b); print(name, zlib.crc32(f.read(e - b)))
-PY
-}
 # pool_sums SUMS POOL: the lines of pool POOL's keys1, keys2, U and V in every layer.
 pool_sums() { grep -E "^model\.blocks\.[0-9]+\.ffn\.pools\.$2\.(keys1|keys2|U|V) " "$1"; }
 

@@ -11,17 +11,6 @@ write_config "$TMP/peer.toml" 'model.ffn = "peer"' 'peer.num_experts = 256' 'pee
   'peer.d_key = 8' 'train.steps = 30' 'train.eval_every = 15'
 train_run "$TMP/R" "$TMP/peer.toml"
 
-# tensor_sums FILE: "name crc" for every tensor of a safetensors file.
-tensor_sums() {
-  python3 - "$1" <<'PY'
-import json, struct, sys, zlib
-f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
-for name, info in sorted(h.items()):
-    if name == '__metadata__': continue
-    b, e = info['data_offsets']; f.seek(base + b); print(name, zlib.crc32(f.read(e - b)))
-PY
-}
-
 note "add a pool, freezing the old one"
 expect_exit 0 "$PEER" pool add "$TMP/R" --size 12x16
 tensor_sums "$TMP/R/checkpoint.safetensors" > "$TMP/before"
