@@ -26,10 +26,11 @@ std::string loss_dat(const MethodRecord& r) {
   return s.str() + "\n";
 }
 
-std::string phase_tics(const StreamData& d, bool joint_only) {
-  std::string t = "set xtics (\"start\" 0";
+// Phases 1..P only: the untrained model's loss (in the tables) would flatten every curve.
+std::string phase_axis(const StreamData& d) {
+  std::string t = "set xrange [0.7:" + std::to_string(d.domains.size()) + ".3]\nset xtics (";
   for (size_t i = 0; i < d.domains.size(); ++i)
-    t += ", \"" + std::to_string(i + 1) + (joint_only ? "" : " " + d.domains[i].name) + "\" " + std::to_string(i + 1);
+    t += (i ? ", \"" : "\"") + std::to_string(i + 1) + " " + d.domains[i].name + "\" " + std::to_string(i + 1);
   return t + ") rotate by -20\n";
 }
 
@@ -38,7 +39,7 @@ std::string loss_plot(const StreamData& d, const std::vector<MethodRecord>& done
   std::ostringstream gp;
   gp << "set output 'loss_over_stream.png'\nset multiplot layout " << rows << "," << cols
      << " title 'Held-out loss on each domain after each phase (x: phase and the domain it trained on)'\n"
-     << phase_tics(d, false) << "set ylabel 'loss (nats/token)'\nset key top right\n";
+     << phase_axis(d) << "set ylabel 'loss (nats/token)'\nset key top right\n";
   for (size_t j = 0; j < D; ++j) {
     gp << "set title 'domain " << j + 1 << ": " << d.domains[j].name << "'\nplot ";
     for (size_t m = 0; m < done.size(); ++m)
@@ -46,7 +47,7 @@ std::string loss_plot(const StreamData& d, const std::vector<MethodRecord>& done
          << " with linespoints linewidth 2 title '" << done[m].method << "'";
     gp << "\n";
   }
-  return gp.str() + "unset multiplot\nset xtics autofreq norotate\n";
+  return gp.str() + "unset multiplot\nset xtics autofreq norotate\nset autoscale x\n";
 }
 
 // Matrix file: one row per pool, one column per domain.
