@@ -179,8 +179,10 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   if (first_step == 0 && phase > 0 && m_.name == "peer_freeze_add") {
     GrowOptions g{e_.lifelong.pool, true, e_.lifelong.freeze_query, e_.lifelong.freeze_non_expert};
     opt_ = grow_pools_keep_optimizer(*model_, g, *opt_, adamw_options(c), "method '" + m_.name + "'");
-    record_frozen(*model_, rec_);
   }
+  // Here rather than only after growing: a run killed between a phase's checkpoint and its
+  // state.json resumes past the growth, with the pools already frozen in the checkpoint.
+  record_frozen(*model_, rec_);
   const std::vector<Window> windows = phase_windows(plan_, phase);
   const LrSchedule sched = lr_schedule(c);  // over one phase: c.train.steps = S
   Progress progress(S, c.train.log_every, m_.name + " phase " + std::to_string(phase + 1));
@@ -197,7 +199,7 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
       return kExitFailed;
     }
     rec_.train_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rec_.tokens_trained += tokens_per_step;
+    rec_.tokens_trained = global_step(phase, s + 1) * tokens_per_step;  // right after any resume too
     const double tps = double(rec_.tokens_trained) / rec_.train_s;
     progress.update(s + 1, loss, sched.at(s), tps);
     if ((s + 1) % c.train.log_every == 0)
@@ -227,6 +229,10 @@ int MethodRun::run() {
     write_file_atomic(state_path(dir_), rec_.to_json());
   }
   for (int64_t p = rec_.phases_done; p < plan_.phases; ++p) {
+    if (interrupt_requested()) {  // between phases: the last phase's checkpoint is on disk
+      std::fprintf(stderr, "[run] interrupted: %s before phase %ld\n", m_.name.c_str(), long(p + 1));
+      return kExitInterrupted;
+    }
     // A checkpoint inside phase p (an interrupt) resumes there; one at its start, from the end
     // of phase p - 1, has not had p's freeze-and-add yet.
     const int64_t first = std::max<int64_t>(0, step_ - global_step(p, 0));
@@ -250,10 +256,7 @@ MethodRecord existing_record(const Variant& m, const std::string& dir, const std
   MethodRecord fresh;
   fresh.method = m.name;
   fresh.stream_key = key;
-  if (!fs::is_regular_file(state_path(dir))) {
-    if (fs::exists(dir)) fs::remove_all(dir);  // killed before its first measurement
-    return fresh;
-  }
+  if (!fs::is_regular_file(state_path(dir))) return fresh;  // new, or killed before its first measurement
   require_same_config(dir, m.config, "method '" + m.name + "'");
   MethodRecord r = MethodRecord::from_json(read_file(state_path(dir)), state_path(dir));
   if (r.stream_key != key)
@@ -309,6 +312,8 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
     std::fprintf(stderr, "[run] method '%s' (%s): %ld phases of %ld steps\n", p.method->name.c_str(),
                  p.method->config.model.ffn.c_str(), long(data.domains.size()),
                  long(phase_plan(e.lifelong, *p.method).steps_per_phase));
+    // A folder without state.json was killed before its first measurement: start it over.
+    if (!fs::is_regular_file(state_path(p.dir)) && fs::exists(p.dir)) fs::remove_all(p.dir);
     MethodRun run(e, *p.method, data, p.dir, p.record);
     const int rc = run.run();
     p.record = MethodRecord::from_json(read_file(state_path(p.dir)), state_path(p.dir));

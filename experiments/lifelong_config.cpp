@@ -103,7 +103,8 @@ int64_t positive_int(const toml::table& exp, const std::string& key, int64_t fal
   const std::string what = origin + ": [experiment] " + key;
   if (!n->is_integer()) throw InputError(what + ": expected a whole number");
   int64_t v = *n->value<int64_t>();
-  if (v < 0 || (v == 0 && !zero_ok)) throw InputError(what + " = " + std::to_string(v) + ": must be > 0");
+  if (v < 0 || (v == 0 && !zero_ok))
+    throw InputError(what + " = " + std::to_string(v) + (zero_ok ? ": must be >= 0" : ": must be > 0"));
   return v;
 }
 
@@ -195,7 +196,7 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
     Variant v = parse_method(m, overrides ? (*overrides)[m].as_table() : nullptr, e, origin);
     // train.steps is one phase's length, so the warmup + cosine schedule spans a phase.
     const int64_t per_step = v.config.train.batch_size * v.config.model.block_size;
-    v.config.train.steps = (s.tokens_per_phase + per_step - 1) / per_step;
+    v.config.train.steps = s.tokens_per_phase / per_step + (s.tokens_per_phase % per_step != 0);
     v.config.train.tokens = 0;
     try {
       validate(v.config);

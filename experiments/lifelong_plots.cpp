@@ -38,12 +38,12 @@ std::string loss_plot(const StreamData& d, const std::vector<MethodRecord>& done
   const size_t D = d.domains.size(), cols = D < 2 ? 1 : 2, rows = (D + cols - 1) / cols;
   std::ostringstream gp;
   gp << "set output 'loss_over_stream.png'\nset multiplot layout " << rows << "," << cols
-     << " title 'Held-out loss on each domain after each phase (x: phase and the domain it trained on)'\n"
+     << " title 'Held-out loss on each domain after each phase (x: phase, and the domain the sequential methods trained on; joint: mixed)'\n"
      << phase_axis(d) << "set ylabel 'loss (nats/token)'\nset key top right\n";
   for (size_t j = 0; j < D; ++j) {
     gp << "set title 'domain " << j + 1 << ": " << d.domains[j].name << "'\nplot ";
     for (size_t m = 0; m < done.size(); ++m)
-      gp << (m ? ", \\\n     " : "") << "'plots/" << done[m].method << ".dat' using 1:" << j + 2
+      gp << (m ? ", \\\n     " : "") << "'plots/" << done[m].method << ".dat' every ::1 using 1:" << j + 2
          << " with linespoints linewidth 2 title '" << done[m].method << "'";
     gp << "\n";
   }

@@ -77,10 +77,13 @@ std::string setup_md(const Experiment& e, const StreamData& d) {
     s << "| " << i + 1 << " | " << dom.name << " | " << text << " | " << d.domains[i].train.size() << " | "
       << d.domains[i].val.size() << " | " << d.domains[i].eval.size() - 1 << " |\n";
   }
-  const Config& c = e.variants.front().config;
-  s << "\n- Each phase trains on " << l.tokens_per_phase << " tokens (" << c.train.steps << " steps of "
-    << c.train.batch_size << " x " << c.model.block_size
-    << " for the base shape), reading every token once: the start of the phase's domain, in " << c.train.batch_size
+  const Config& c = e.base;
+  const int64_t per_step = c.train.batch_size * c.model.block_size;
+  const int64_t steps = l.tokens_per_phase / per_step + (l.tokens_per_phase % per_step != 0);
+  s << "\n- Each phase trains on tokens_per_phase = " << l.tokens_per_phase
+    << " tokens rounded up to whole steps (base shape: " << steps << " steps of " << c.train.batch_size << " x "
+    << c.model.block_size << " = " << steps * per_step
+    << " tokens), reading every token once: the start of the phase's domain, in " << c.train.batch_size
     << " parallel lanes. joint reads the same tokens of all domains, shuffled, over as many phases.\n"
     << "- Learning rate: per phase, " << c.train.warmup_steps << " warmup steps then cosine from " << c.train.lr
     << " to " << c.train.lr * c.train.min_lr_ratio << "; AdamW moments carry over between phases.\n"
@@ -140,7 +143,6 @@ std::string comparison_md(const std::vector<MethodRecord>& done) {
   if (!fa) return "";
   const StreamMetrics a = stream_metrics(fa->init_loss, fa->loss);
   std::ostringstream s;
-  s << "## peer_freeze_add against the baselines\n\n";
   for (const char* other : {"dense", "peer", "moe", "joint"}) {
     const MethodRecord* o = find(done, other);
     if (!o) continue;
@@ -154,7 +156,7 @@ std::string comparison_md(const std::vector<MethodRecord>& done) {
       << fmt("%+.4f", a.final_loss - b.final_loss) << ") with " << si(double(fa->params.back())) << " vs "
       << si(double(o->params.back())) << " parameters.\n";
   }
-  return s.str() + "\n";
+  return s.str().empty() ? "" : "## peer_freeze_add against the baselines\n\n" + s.str() + "\n";
 }
 
 std::string frozen_md(const std::vector<MethodRecord>& done) {

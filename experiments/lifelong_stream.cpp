@@ -10,7 +10,7 @@
 
 namespace peer {
 
-StreamData load_stream(const Experiment& e, const std::optional<Tokenizer>& vocab) {
+StreamData load_stream(const Experiment& e) {
   std::vector<std::string> texts;
   std::string all;
   for (const Domain& d : e.lifelong.domains) {
@@ -22,7 +22,7 @@ StreamData load_stream(const Experiment& e, const std::optional<Tokenizer>& voca
     all += texts.back();
   }
   StreamData s;
-  s.tokenizer = vocab ? *vocab : Tokenizer::from_text(all);
+  s.tokenizer = Tokenizer::from_text(all);
   for (size_t i = 0; i < texts.size(); ++i) {
     const Domain& d = e.lifelong.domains[i];
     TextDataset split(encode_or_explain(s.tokenizer, texts[i], "domain '" + d.name + "'"), d.data.val_fraction);

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,8 +31,8 @@ struct StreamData {
 };
 
 // Reads every domain (InputError naming a missing file), builds one vocabulary over all of them
-// (or uses `vocab`, from a checkpoint) and splits each by data.val_fraction.
-StreamData load_stream(const Experiment& e, const std::optional<Tokenizer>& vocab = std::nullopt);
+// and splits each by data.val_fraction.
+StreamData load_stream(const Experiment& e);
 
 struct PhasePlan {
   int64_t phases = 0;           // one per domain

@@ -303,6 +303,12 @@ expect_exit 0 "$PEER" run "$TMP/exp.toml" --out "$TMP/A" --plan
 expect_stdout_contains "peer_freeze_add"
 [[ $(grep -c ' done$' "$LAST_OUT") == 5 ]] || fail "--plan should list 5 finished methods: $(cat "$LAST_OUT")"
 
+note "--plan trains nothing and deletes nothing"
+mkdir -p "$TMP/P/methods/dense" && echo keep > "$TMP/P/methods/dense/notes.txt"
+expect_exit 0 "$PEER" run "$TMP/exp.toml" --out "$TMP/P" --plan
+[[ -f "$TMP/P/methods/dense/notes.txt" ]] || fail "--plan deleted a method folder"
+[[ ! -e "$TMP/P/results.csv" ]] || fail "--plan wrote results"
+
 note "a changed stream in the same folder is refused"
 # 120 steps -> 128 steps per phase: another config for every method
 sed 's/^tokens_per_phase = 15360/tokens_per_phase = 16384/' "$TMP/exp.toml" > "$TMP/changed.toml"
