@@ -194,8 +194,11 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
     const double loss = train_on_batch(*model_, *opt_, x, y, plan_.batch, plan_.block, uint64_t(global_step(phase, s)),
                                        c.train.grad_clip, sched.at(s), &gn);
     if (!std::isfinite(loss)) {
-      std::fprintf(stderr, "\n[run] %s: loss is %s at phase %ld step %ld; stopping this method (its last phase's "
-                   "checkpoint is kept)\n", m_.name.c_str(), std::isnan(loss) ? "nan" : "inf", long(phase + 1), long(s));
+      rec_.failed = std::string("loss is ") + (std::isnan(loss) ? "nan" : "inf") + " at phase " +
+                    std::to_string(phase + 1) + " step " + std::to_string(s);
+      write_file_atomic(state_path(dir_), rec_.to_json());
+      std::fprintf(stderr, "\n[run] %s: %s; stopping this method (its last phase's checkpoint is kept)\n",
+                   m_.name.c_str(), rec_.failed.c_str());
       return kExitFailed;
     }
     rec_.train_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -272,7 +275,7 @@ void print_plan(const Experiment& e, const std::vector<Planned>& planned, const 
     const int64_t params = count_parameters(*build_model(p.method->config, data.tokenizer.vocab_size()));
     std::printf("%-16s %-6s %7ld %7ld %12ld %12ld  %s\n", p.method->name.c_str(), p.method->config.model.ffn.c_str(),
                 long(pp.phases), long(pp.steps_per_phase), long(pp.phases * pp.steps_per_phase * pp.batch * pp.block),
-                long(params), p.record.finished ? "done" : p.record.phases_done > 0 ? "resume" : "new");
+                long(params), p.record.finished ? "done" : !p.record.failed.empty() ? "failed" : p.record.phases_done > 0 ? "resume" : "new");
   }
 }
 
@@ -304,6 +307,12 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   };
   std::vector<std::string> failed;
   for (Planned& p : planned) {
+    if (!p.record.failed.empty()) {  // deterministic: running it again would fail the same way
+      std::fprintf(stderr, "[run] method '%s' failed earlier (%s); skipped. Change its config, or delete %s to "
+                   "retry\n", p.method->name.c_str(), p.record.failed.c_str(), p.dir.c_str());
+      failed.push_back(p.method->name);
+      continue;
+    }
     if (p.record.finished) {
       std::fprintf(stderr, "[run] method '%s': done, skipped\n", p.method->name.c_str());
       continue;
@@ -323,7 +332,7 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   }
   write_lifelong_report(e, data, records(), out_dir);
   bool all_done = true;
-  for (const Planned& p : planned) all_done = all_done && p.record.finished;
+  for (const Planned& p : planned) all_done = all_done && (p.record.finished || !p.record.failed.empty());
   if (interrupt_requested() && !all_done) {
     std::cerr << "[run] interrupted; run the same command again to continue\n";
     return kExitInterrupted;

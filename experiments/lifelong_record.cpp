@@ -14,7 +14,8 @@ std::string MethodRecord::to_json() const {
   json j = {{"method", method},         {"stream", stream_key},   {"phases_done", phases_done},
             {"init_loss", init_loss},   {"loss", loss},           {"params", params},
             {"trainable", trainable},   {"pools", pools},         {"pool_share", pool_share},
-            {"frozen_crc", frozen_crc}, {"train_s", train_s},       {"tokens_trained", tokens_trained}, {"finished", finished}};
+            {"frozen_crc", frozen_crc}, {"train_s", train_s},       {"tokens_trained", tokens_trained}, {"finished", finished},
+            {"failed", failed}};
   return j.dump(1) + "\n";
 }
 
@@ -35,6 +36,7 @@ MethodRecord MethodRecord::from_json(const std::string& text, const std::string&
     r.train_s = j.at("train_s").get<double>();
     r.tokens_trained = j.at("tokens_trained").get<int64_t>();
     r.finished = j.at("finished").get<bool>();
+    r.failed = j.value("failed", std::string());
     if (int64_t(r.loss.size()) != r.phases_done) throw InputError("loss rows do not match phases_done");
     return r;
   } catch (const json::exception& e) {

@@ -24,6 +24,7 @@ struct MethodRecord {
   double train_s = 0.0;                      // seconds in training steps
   int64_t tokens_trained = 0;
   bool finished = false;
+  std::string failed;  // why training stopped (a non-finite loss); a rerun would repeat it
 
   std::string to_json() const;
   static MethodRecord from_json(const std::string& text, const std::string& origin);

@@ -214,7 +214,8 @@ std::string report_md(const Experiment& e, const StreamData& d, const std::vecto
   else s << summary_md(e, done) << "\n" << comparison_md(done) << frozen_md(done);
   std::string missing;
   for (const MethodRecord& r : all)
-    if (!r.finished) missing += (missing.empty() ? "" : ", ") + r.method;
+    if (!r.failed.empty()) s << "Failed: " << r.method << " (" << r.failed << "; see its metrics.jsonl).\n\n";
+    else if (!r.finished) missing += (missing.empty() ? "" : ", ") + r.method;
   if (!missing.empty()) s << "Not finished: " << missing << " (run the same command again to continue).\n\n";
   s << "## Loss matrices (rows: after each phase; columns: held-out loss per domain)\n\n";
   for (const MethodRecord& r : done) s << matrix_md(d, r);

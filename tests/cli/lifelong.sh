@@ -309,6 +309,16 @@ expect_exit 0 "$PEER" run "$TMP/exp.toml" --out "$TMP/P" --plan
 [[ -f "$TMP/P/methods/dense/notes.txt" ]] || fail "--plan deleted a method folder"
 [[ ! -e "$TMP/P/results.csv" ]] || fail "--plan wrote results"
 
+note "a method whose loss turns non-finite fails alone, and a rerun does not repeat it"
+write_stream "$TMP/nan.toml" 'methods = ["dense", "peer"]' news lore
+printf '[method.dense]\n"train.lr" = 1e30\n' >> "$TMP/nan.toml"
+expect_exit 1 "$PEER" run "$TMP/nan.toml" --out "$TMP/N"
+grep -qiE "dense: loss is (nan|inf)" "$LAST_ERR" || fail "the failure does not name the method and the loss"
+grep -q "^Failed: dense (loss is" "$TMP/N/report.md" || fail "report.md does not list dense as failed"
+grep -q "^peer," "$TMP/N/results.csv" || fail "peer should have finished after dense failed"
+expect_exit 1 "$PEER" run "$TMP/nan.toml" --out "$TMP/N"
+expect_stderr_contains "method 'dense' failed earlier"
+
 note "a changed stream in the same folder is refused"
 # 120 steps -> 128 steps per phase: another config for every method
 sed 's/^tokens_per_phase = 15360/tokens_per_phase = 16384/' "$TMP/exp.toml" > "$TMP/changed.toml"
