@@ -13,7 +13,8 @@ namespace peer {
 struct GrowOptions {
   PoolShape shape;                 // the new pool's n1 x n2
   bool freeze_existing = true;     // freeze every pool already there
-  bool freeze_query = false;       // also freeze the query networks (and their BatchNorm)
+  bool freeze_query = false;       // also freeze the query networks and their BatchNorm's scale and
+                                   // shift (its running statistics are buffers and keep updating)
   bool freeze_non_expert = false;  // also freeze everything outside the PEER layers
 };
 

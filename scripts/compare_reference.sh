@@ -19,7 +19,7 @@ for r in $(seq "$rounds"); do
     read -r theirs theirs_mb < <(py "$ref/makemoe_ref.py" --ffn "$ffn" --steps 30 --threads 2 | field tokens_per_s peak_rss_mb)
     echo "makeMoE $ffn step: peer $ours tok/s ($ours_mb MB), PyTorch $theirs tok/s ($theirs_mb MB), ratio $(ratio "$ours" "$theirs")"
   done
-  read -r ours ours_gb < <(bench peer_bench_peer_layer "PeerStep/lazy/1024" real_time peak_rss_GiB)
+  read -r ours ours_gb < <(bench peer_bench_peer_layer "PeerStep/lazy/1024" median_step_ms peak_rss_GiB)
   read -r theirs theirs_mb < <(py "$ref/peer_ref.py" --experts 1048576 --dim 256 --heads 8 --topk 16 --tokens 1024 --steps 5 --threads 2 --sparse | field step_ms peak_rss_mb)
   echo "PEER layer step (N 2^20, d 256, 1024 tokens, sparse Adam): peer $ours ms ($ours_gb GiB), PyTorch $theirs ms ($theirs_mb MB), speed-up $(ratio "$theirs" "$ours")"
   ours=$(build/peer bench retrieval --queries 4096 --brute-rows 16 | tail -1 | field product_key_ms)
