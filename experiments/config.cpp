@@ -217,7 +217,7 @@ std::pair<int64_t, int64_t> Config::peer_sides() const {
 int64_t Config::total_steps() const {
   if (train.tokens > 0) {
     int64_t per_step = train.batch_size * model.block_size;
-    return (train.tokens + per_step - 1) / per_step;
+    return train.tokens / per_step + (train.tokens % per_step != 0);  // ceil, without overflow
   }
   return train.steps;
 }

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "absl/strings/str_join.h"
+
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "experiments/accounting.h"
@@ -19,12 +21,6 @@ namespace peer {
 namespace {
 const std::set<std::string> kSweepKeys = {"kind", "description", "steps", "tokens", "flops"};
 }  // namespace
-
-std::string join(const std::set<std::string>& s) {
-  std::string out;
-  for (const auto& x : s) out += (out.empty() ? "" : ", ") + x;
-  return out;
-}
 
 std::string literal(const toml::node& n) {
   std::ostringstream ss;
@@ -173,7 +169,7 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
   for (const auto& [k, _] : *exp)
     if (!kSweepKeys.count(std::string(k.str())))
       throw InputError(origin + ": unknown [experiment] key '" + std::string(k.str()) + "' (known: " +
-                       join(kSweepKeys) + ")");
+                       absl::StrJoin(kSweepKeys, ", ") + ")");
   e.budget = parse_budget(*exp, origin);
 
   const toml::table* vars = root["variants"].as_table();

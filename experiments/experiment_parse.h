@@ -3,7 +3,6 @@
 #pragma once
 
 #include <functional>
-#include <set>
 #include <string>
 #include <toml++/toml.h>
 #include <vector>
@@ -12,7 +11,6 @@
 
 namespace peer {
 
-std::string join(const std::set<std::string>& s);  // "a, b, c"
 // A node as the TOML literal parse_config's overrides take ("32", "'topk'", "[ 'a' ]").
 std::string literal(const toml::node& n);
 // Names of variants, methods and domains (also folder names): [A-Za-z0-9._-]+, not "." or "..".

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "core/cuda/device.h"
 #include "core/error.h"
 #include "core/io/checksum.h"
@@ -58,9 +59,8 @@ std::vector<double> pool_shares(const LanguageModel& m) {
   m.stats(stats);
   std::vector<double> mean;
   int layers = 0;
-  const std::string suffix = ".pool_share";
   for (const auto& [key, v] : stats) {
-    if (key.size() < suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    if (!key.ends_with(".pool_share")) continue;
     if (mean.empty()) mean.assign(v.size(), 0.0);
     for (size_t i = 0; i < v.size() && i < mean.size(); ++i) mean[i] += v[i];
     ++layers;
@@ -95,6 +95,7 @@ class MethodRun {
   MethodRun(const Experiment& e, const Variant& m, const StreamData& data, const std::string& dir, MethodRecord rec)
       : e_(e), m_(m), data_(data), dir_(dir), plan_(phase_plan(e.lifelong, m)), rec_(std::move(rec)) {}
   int run();
+  const MethodRecord& record() const { return rec_; }
 
  private:
   void build();
@@ -122,16 +123,15 @@ void MethodRun::build() {
   const Config& c = m_.config;
   model_ = build_model(c, data_.tokenizer.vocab_size());
   const std::string ckpt = checkpoint_path(dir_);
-  if (!fs::is_regular_file(ckpt)) {
-    opt_ = std::make_unique<AdamW>(model_->parameters(), adamw_options(c));
-    truncate_metrics(metrics_path(dir_), 0);  // rows of an attempt killed before its first checkpoint
-    return;
+  const bool resume = fs::is_regular_file(ckpt);
+  if (resume) {  // the structure first: the optimizer keeps no state for frozen pools
+    CheckpointInfo info = read_checkpoint_info(ckpt);
+    restore_structure(*model_, info);
+    step_ = info.step;
   }
-  CheckpointInfo info = read_checkpoint_info(ckpt);
-  restore_structure(*model_, info);
   opt_ = std::make_unique<AdamW>(model_->parameters(), adamw_options(c));
-  load_checkpoint(ckpt, *model_, opt_.get());
-  step_ = info.step;
+  if (resume) load_checkpoint(ckpt, *model_, opt_.get());
+  // Rows after the checkpoint (all of them without one) belong to an attempt that was killed.
   truncate_metrics(metrics_path(dir_), step_);
 }
 
@@ -325,7 +325,7 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
     if (!fs::is_regular_file(state_path(p.dir)) && fs::exists(p.dir)) fs::remove_all(p.dir);
     MethodRun run(e, *p.method, data, p.dir, p.record);
     const int rc = run.run();
-    p.record = MethodRecord::from_json(read_file(state_path(p.dir)), state_path(p.dir));
+    p.record = run.record();
     if (rc == kExitInterrupted) break;
     if (rc != kExitOk) failed.push_back(p.method->name);
     write_lifelong_report(e, data, records(), out_dir);  // partial results are readable while it runs
@@ -339,9 +339,7 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   }
   std::cerr << "[run] wrote " << out_dir << "/results.csv, report.md and plots\n";
   if (!failed.empty()) {
-    std::string names;
-    for (const auto& f : failed) names += (names.empty() ? "" : ", ") + f;
-    std::cerr << "[run] failed methods: " << names << "\n";
+    std::cerr << "[run] failed methods: " << absl::StrJoin(failed, ", ") << "\n";
     return kExitFailed;
   }
   return kExitOk;

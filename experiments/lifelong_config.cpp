@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/str_join.h"
+
 #include "core/error.h"
 #include "experiments/corpus.h"
 #include "experiments/experiment_parse.h"
@@ -174,7 +176,7 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
   for (const auto& [k, _] : exp)
     if (!kLifelongKeys.count(std::string(k.str())))
       throw InputError(origin + ": unknown [experiment] key '" + std::string(k.str()) + "' (known for lifelong: " +
-                       join(kLifelongKeys) + ")");
+                       absl::StrJoin(kLifelongKeys, ", ") + ")");
   LifelongSpec& s = e.lifelong;
   s.tokens_per_phase = positive_int(exp, "tokens_per_phase", -1, false, origin);
   s.eval_tokens = positive_int(exp, "eval_tokens", 0, true, origin);
@@ -195,8 +197,8 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
   for (const std::string& m : names) {
     Variant v = parse_method(m, overrides ? (*overrides)[m].as_table() : nullptr, e, origin);
     // train.steps is one phase's length, so the warmup + cosine schedule spans a phase.
-    const int64_t per_step = v.config.train.batch_size * v.config.model.block_size;
-    v.config.train.steps = s.tokens_per_phase / per_step + (s.tokens_per_phase % per_step != 0);
+    v.config.train.tokens = s.tokens_per_phase;
+    v.config.train.steps = v.config.total_steps();
     v.config.train.tokens = 0;
     try {
       validate(v.config);

@@ -77,9 +77,9 @@ std::string setup_md(const Experiment& e, const StreamData& d) {
     s << "| " << i + 1 << " | " << dom.name << " | " << text << " | " << d.domains[i].train.size() << " | "
       << d.domains[i].val.size() << " | " << d.domains[i].eval.size() - 1 << " |\n";
   }
-  const Config& c = e.base;
-  const int64_t per_step = c.train.batch_size * c.model.block_size;
-  const int64_t steps = l.tokens_per_phase / per_step + (l.tokens_per_phase % per_step != 0);
+  Config c = e.base;
+  c.train.tokens = l.tokens_per_phase;
+  const int64_t per_step = c.train.batch_size * c.model.block_size, steps = c.total_steps();
   s << "\n- Each phase trains on tokens_per_phase = " << l.tokens_per_phase
     << " tokens rounded up to whole steps (base shape: " << steps << " steps of " << c.train.batch_size << " x "
     << c.model.block_size << " = " << steps * per_step

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "core/cuda/device.h"
 #include "core/error.h"
 #include "core/io/atomic_file.h"
@@ -198,9 +199,7 @@ int run_sweep(const Experiment& e, const std::string& out_dir, bool plan_only) {
   print_ranking(planned);
   std::cerr << "[run] wrote " << out_dir << "/results.csv, report.md and plots\n";
   if (!failed.empty()) {
-    std::string names;
-    for (const auto& f : failed) names += (names.empty() ? "" : ", ") + f;
-    std::cerr << "[run] failed variants: " << names << "\n";
+    std::cerr << "[run] failed variants: " << absl::StrJoin(failed, ", ") << "\n";
     return kExitFailed;
   }
   return kExitOk;

@@ -44,21 +44,15 @@ cli_init() {
   export LC_ALL=C
 }
 
-# make_corpus DIR: writes DIR/corpus.txt (~200 KB) of seeded, English-like Markov text over a
-# small alphabet (lowercase letters, space, ',', '.', newline) and sets CORPUS to its path.
-# Deterministic: its own Park-Miller generator (exact in double arithmetic, so any awk agrees).
-make_corpus() {
-  local dir="$1"
-  mkdir -p "$dir"
-  CORPUS="$dir/corpus.txt"
-  awk -v target=200000 'BEGIN {
-    n = split("the a of and to in is was he it for on that with as his they at be this from " \
-              "had by not word but what all were we when your can said there use an each which she " \
-              "do how their if will up other about out many then them these so some her would make " \
-              "like him into time has look two more write go see number no way could people my than " \
-              "first water been call who oil its now find long down day did get come made may part", w, " ")
-    x = 20240601                                  # Park-Miller state
-    prev = 1; size = 0; words = 0; line = ""
+# markov_text SEED BYTES WORDS...: about BYTES of seeded, English-like Markov text over WORDS on
+# stdout (lowercase words, space, ',', '.', newline). Deterministic: its own Park-Miller generator
+# (exact in double arithmetic, so any awk agrees).
+markov_text() {
+  local seed="$1" target="$2"; shift 2
+  awk -v seed="$seed" -v target="$target" -v words="$*" 'BEGIN {
+    n = split(words, w, " ")
+    x = seed                                      # Park-Miller state
+    prev = 1; size = 0; count = 0; line = ""
     while (size < target) {
       x = (16807 * x) % 2147483647
       r = x % 16
@@ -67,15 +61,27 @@ make_corpus() {
       if (r < 12) cur = (prev * 7 + r % 6) % n + 1
       else        cur = (x % n) + 1
       tok = w[cur]
-      words++
-      if (words % 11 == 0)      tok = tok "."
-      else if (words % 7 == 0)  tok = tok ","
+      count++
+      if (count % 11 == 0)      tok = tok "."
+      else if (count % 7 == 0)  tok = tok ","
       line = (line == "") ? tok : line " " tok
       if (length(line) > 70) { print line; size += length(line) + 1; line = "" }
       prev = cur
     }
     if (line != "") print line
-  }' > "$CORPUS"
+  }'
+}
+
+# make_corpus DIR: writes DIR/corpus.txt (~200 KB of markov_text) and sets CORPUS to its path.
+make_corpus() {
+  local dir="$1"
+  mkdir -p "$dir"
+  CORPUS="$dir/corpus.txt"
+  markov_text 20240601 200000 the a of and to in is was he it for on that with as his they at be this from \
+    had by not word but what all were we when your can said there use an each which she \
+    do how their if will up other about out many then them these so some her would make \
+    like him into time has look two more write go see number no way could people my than \
+    first water been call who oil its now find long down day did get come made may part > "$CORPUS"
 }
 
 # The base test config: tiny shapes so a step takes milliseconds. One thread: with ops this small,

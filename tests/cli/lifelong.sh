@@ -17,31 +17,13 @@ source "$(dirname "$0")/lib.sh"
 cli_init "$@"
 SECONDS=0
 
-# gen_domain PATH SEED WORDS...: ~30 KB of seeded Markov text over WORDS (Park-Miller, as
-# make_corpus). Every file starts with the same line holding every character any domain uses, so
-# one domain alone has the vocabulary of all three (runs over the first domains only then train
-# the same model as the full stream does in those phases).
+# gen_domain PATH SEED WORDS...: ~30 KB of markov_text over WORDS. Every file starts with the same
+# line holding every character any domain uses, so one domain alone has the vocabulary of all
+# three (runs over the first domains only then train the same model as the full stream does in
+# those phases).
 gen_domain() {
   local path="$1" seed="$2"; shift 2
-  awk -v seed="$seed" -v words="$*" 'BEGIN {
-    print "abcdefghijklmnopqrstuvwxyz ,."
-    n = split(words, w, " ")
-    x = seed; prev = 1; size = 0; count = 0; line = ""
-    while (size < 30000) {
-      x = (16807 * x) % 2147483647
-      r = x % 16
-      if (r < 13) cur = (prev * 5 + r % 4) % n + 1
-      else        cur = (x % n) + 1
-      tok = w[cur]
-      count++
-      if (count % 9 == 0)      tok = tok "."
-      else if (count % 5 == 0) tok = tok ","
-      line = (line == "") ? tok : line " " tok
-      if (length(line) > 60) { print line; size += length(line) + 1; line = "" }
-      prev = cur
-    }
-    if (line != "") print line
-  }' > "$path"
+  { echo "abcdefghijklmnopqrstuvwxyz ,."; markov_text "$seed" 30000 "$@"; } > "$path"
 }
 mkdir -p "$TMP/data"
 gen_domain "$TMP/data/news.txt" 20240601 "the a of and to in is was he it for on that with as his they at be this \
@@ -221,24 +203,25 @@ same_metrics() {
 }
 
 note "Ctrl-C in peer_freeze_add's phase 2 or 3, then the same command"
-# wait_for FILE PATTERN PID: until FILE has a line matching PATTERN (or the process ends).
-wait_for() {
-  local f="$1" pat="$2" pid="$3" _
+# signal_stream SIG EXP OUT METHOD PHASE: runs `peer run EXP --out OUT` in the background, sends
+# SIG once METHOD logs a training row of PHASE, and waits; sets LAST_RC.
+signal_stream() {
+  local sig="$1" exp="$2" out="$3" method="$4" phase="$5" _
+  local log="$out/methods/$method/metrics.jsonl" row="\"phase\":$phase,\"split\":\"train\""
+  LAST_CMD="peer run $(basename "$exp") --out $(basename "$out") (then SIG$sig)"
+  "$PEER" run "$exp" --out "$out" > "$LAST_OUT" 2> "$LAST_ERR" < /dev/null &
+  local pid=$!
   for _ in $(seq 1 6000); do
-    grep -q "$pat" "$f" 2> /dev/null && return 0
-    kill -0 "$pid" 2> /dev/null || return 1
+    grep -q "$row" "$log" 2> /dev/null && break
+    kill -0 "$pid" 2> /dev/null || break
     sleep 0.01
   done
-  return 1
+  grep -q "$row" "$log" 2> /dev/null || { kill -KILL "$pid" 2> /dev/null; fail "$LAST_CMD: $method never reached phase $phase"; }
+  kill -"$sig" "$pid"
+  set +e; wait "$pid" 2> /dev/null; LAST_RC=$?; set -e
 }
-LAST_CMD="peer run exp.toml --out B (then SIGINT)"
-"$PEER" run "$TMP/exp.toml" --out "$TMP/B" > "$LAST_OUT" 2> "$LAST_ERR" < /dev/null &
-pid=$!
-wait_for "$TMP/B/methods/peer_freeze_add/metrics.jsonl" '"phase":2,"split":"train"' "$pid" \
-  || { kill -KILL "$pid" 2> /dev/null; fail "peer_freeze_add never reached phase 2"; }
-kill -INT "$pid"
-set +e; wait "$pid"; rc=$?; set -e
-[[ $rc == 130 ]] || fail "the interrupted stream exited $rc, expected 130"
+signal_stream INT "$TMP/exp.toml" "$TMP/B" peer_freeze_add 2
+[[ $LAST_RC == 130 ]] || fail "the interrupted stream exited $LAST_RC, expected 130"
 # It lands in phase 2 or 3 of peer_freeze_add (after a freeze-and-add): 2 x 120 steps of margin.
 at=$(grep -o 'interrupted: peer_freeze_add at phase [23] step [0-9]*' "$LAST_ERR") \
   || fail "the interrupt did not land in peer_freeze_add's phase 2 or 3 (steps too fast?)"
@@ -261,14 +244,8 @@ tensor_sums "$TMP/B/methods/peer_freeze_add/checkpoint.safetensors" | diff -u "$
   || fail "peer_freeze_add's checkpoint after resume differs from the straight run"
 
 note "SIGKILL in peer_freeze_add's phase 3 (or later), then the same command"
-LAST_CMD="peer run exp.toml --out C (then SIGKILL)"
-"$PEER" run "$TMP/exp.toml" --out "$TMP/C" > "$LAST_OUT" 2> "$LAST_ERR" < /dev/null &
-pid=$!
-wait_for "$TMP/C/methods/peer_freeze_add/metrics.jsonl" '"phase":3,"split":"train"' "$pid" \
-  || { kill -KILL "$pid" 2> /dev/null; fail "peer_freeze_add never reached phase 3"; }
-kill -KILL "$pid"
-set +e; wait "$pid" 2> /dev/null; rc=$?; set -e
-[[ $rc == 137 ]] || fail "the killed stream exited $rc, expected 137 (SIGKILL before the end)"
+signal_stream KILL "$TMP/exp.toml" "$TMP/C" peer_freeze_add 3
+[[ $LAST_RC == 137 ]] || fail "the killed stream exited $LAST_RC, expected 137 (SIGKILL before the end)"
 [[ $(json_get "$TMP/C/methods/peer_freeze_add/state.json" finished) == False ]] \
   || note "  (the kill landed after peer_freeze_add, in joint)"
 expect_exit 0 "$PEER" run "$TMP/exp.toml" --out "$TMP/C"
@@ -280,14 +257,8 @@ same_metrics "$TMP/C" "after SIGKILL and rerun"
 note "SIGKILL in dense's first phase (before any checkpoint), then the same command"
 # dense alone: its results do not depend on the other methods
 write_stream "$TMP/dense.toml" 'methods = ["dense"]'
-LAST_CMD="peer run dense.toml --out D (then SIGKILL)"
-"$PEER" run "$TMP/dense.toml" --out "$TMP/D" > "$LAST_OUT" 2> "$LAST_ERR" < /dev/null &
-pid=$!
-wait_for "$TMP/D/methods/dense/metrics.jsonl" '"phase":1,"split":"train"' "$pid" \
-  || { kill -KILL "$pid" 2> /dev/null; fail "dense never started training"; }
-kill -KILL "$pid"
-set +e; wait "$pid" 2> /dev/null; rc=$?; set -e
-[[ $rc == 137 ]] || fail "the killed stream exited $rc, expected 137"
+signal_stream KILL "$TMP/dense.toml" "$TMP/D" dense 1
+[[ $LAST_RC == 137 ]] || fail "the killed stream exited $LAST_RC, expected 137"
 [[ ! -f "$TMP/D/methods/dense/checkpoint.safetensors" ]] || note "  (the kill landed after dense's first phase)"
 expect_exit 0 "$PEER" run "$TMP/dense.toml" --out "$TMP/D"
 diff -u <(grep '^dense,' "$TMP/A/loss_matrix.csv") <(grep '^dense,' "$TMP/D/loss_matrix.csv") >&2 \
