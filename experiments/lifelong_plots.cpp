@@ -62,16 +62,13 @@ std::string usage_dat(const MethodRecord& r) {
 }
 
 std::string usage_plot(const StreamData& d, const MethodRecord& r, const std::string& png) {
-  const size_t pools = r.pool_share.back()[0].size();
+  const size_t pools = size_t(r.last_pools());
   std::ostringstream gp;
   gp << "set output '" << png << "'\nset title '" << r.method
      << ": share of PEER retrievals per pool on each domain (after the last phase)'\nunset key\nset xtics (";
   for (size_t j = 0; j < d.domains.size(); ++j) gp << (j ? ", " : "") << "\"" << d.domains[j].name << "\" " << j;
   gp << ")\nset ytics (";
-  // peer_freeze_add adds pool p + 1 for domain p + 1.
-  for (size_t p = 0; p < pools; ++p)
-    gp << (p ? ", " : "") << "\"pool " << p + 1
-       << (r.method == "peer_freeze_add" && p < d.domains.size() ? " (" + d.domains[p].name + ")" : "") << "\" " << p;
+  for (size_t p = 0; p < pools; ++p) gp << (p ? ", " : "") << "\"" << pool_label(r, d, p) << "\" " << p;
   gp << ")\nset xlabel 'held-out text of domain'\nset ylabel 'expert pool (in order added)'\n"
      << "set cbrange [0:1]\nset palette defined (0 'white', 1 '#08306b')\nset xrange [-0.5:" << d.domains.size() - 0.5
      << "]\nset yrange [-0.5:" << pools - 0.5 << "]\nunset grid\n"
@@ -81,6 +78,12 @@ std::string usage_plot(const StreamData& d, const MethodRecord& r, const std::st
 }
 
 }  // namespace
+
+std::string pool_label(const MethodRecord& r, const StreamData& data, size_t pool) {
+  const std::string label = "pool " + std::to_string(pool + 1);
+  return r.method == "peer_freeze_add" && pool < data.domains.size() ? label + " (" + data.domains[pool].name + ")"
+                                                                      : label;
+}
 
 std::vector<std::string> write_lifelong_plots(const StreamData& data, const std::vector<MethodRecord>& done,
                                               const std::string& out_dir) {
@@ -93,7 +96,7 @@ std::vector<std::string> write_lifelong_plots(const StreamData& data, const std:
   for (const MethodRecord& r : done) write_file_atomic((plots / (r.method + ".dat")).string(), loss_dat(r));
   gp += loss_plot(data, done);
   for (const MethodRecord& r : done) {
-    if (r.pool_share.empty() || r.pool_share.back().empty() || r.pool_share.back()[0].size() < 2) continue;
+    if (r.last_pools() < 2) continue;
     pngs.push_back("pool_usage_" + r.method + ".png");
     write_file_atomic((plots / ("pool_usage_" + r.method + ".dat")).string(), usage_dat(r));
     gp += usage_plot(data, r, pngs.back());

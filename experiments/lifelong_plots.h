@@ -11,6 +11,9 @@
 
 namespace peer {
 
+// "pool 2", or for peer_freeze_add, which adds pool p + 1 for domain p + 1, "pool 2 (learned)".
+std::string pool_label(const MethodRecord& r, const StreamData& data, size_t pool);
+
 // Returns the PNG file names written into out_dir; none when gnuplot is missing or fails.
 std::vector<std::string> write_lifelong_plots(const StreamData& data, const std::vector<MethodRecord>& done,
                                               const std::string& out_dir);

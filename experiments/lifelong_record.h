@@ -26,6 +26,7 @@ struct MethodRecord {
   bool finished = false;
   std::string failed;  // why training stopped (a non-finite loss); a rerun would repeat it
 
+  int64_t last_pools() const { return pools.empty() ? 0 : pools.back(); }
   std::string to_json() const;
   static MethodRecord from_json(const std::string& text, const std::string& origin);
 };

@@ -168,13 +168,16 @@ std::string frozen_md(const std::vector<MethodRecord>& done) {
   return s.str();
 }
 
+// The head of a table with one column per domain: "| first | press | ... |" and its rule.
+std::string domain_table_head(const StreamData& d, const std::string& first) {
+  std::string s = "| " + first + " |", rule = "\n|---|";
+  for (const DomainText& t : d.domains) s += " " + t.name + " |", rule += "---|";
+  return s + rule;
+}
+
 std::string matrix_md(const StreamData& d, const MethodRecord& r) {
   std::ostringstream s;
-  s << "### " << r.method << "\n\n| after |";
-  for (const DomainText& t : d.domains) s << " " << t.name << " |";
-  s << "\n|---|";
-  for (size_t j = 0; j < d.domains.size(); ++j) s << "---|";
-  s << "\n| (before training) |";
+  s << "### " << r.method << "\n\n" << domain_table_head(d, "after") << "\n| (before training) |";
   for (double x : r.init_loss) s << " " << num(x) << " |";
   for (size_t i = 0; i < r.loss.size(); ++i) {
     s << "\n| " << i + 1 << ": " << (r.method == "joint" ? "mixed" : d.domains[i].name) << " |";
@@ -189,13 +192,10 @@ std::string matrix_md(const StreamData& d, const MethodRecord& r) {
 std::string usage_md(const StreamData& d, const MethodRecord& r) {
   const auto& last = r.pool_share.back();
   std::ostringstream s;
-  s << "### " << r.method << " (after the last phase; share of retrievals, mean over PEER layers)\n\n| pool |";
-  for (const DomainText& t : d.domains) s << " " << t.name << " |";
-  s << "\n|---|";
-  for (size_t j = 0; j < d.domains.size(); ++j) s << "---|";
+  s << "### " << r.method << " (after the last phase; share of retrievals, mean over PEER layers)\n\n"
+    << domain_table_head(d, "pool");
   for (size_t p = 0; p < last[0].size(); ++p) {
-    s << "\n| " << p + 1 << (r.method == "peer_freeze_add" && p < d.domains.size() ? " (" + d.domains[p].name + ")" : "")
-      << " |";
+    s << "\n| " << pool_label(r, d, p) << " |";
     for (size_t j = 0; j < last.size(); ++j) s << " " << fmt("%.1f%%", 100.0 * last[j][p]) << " |";
   }
   return s.str() + "\n\n";
@@ -221,7 +221,7 @@ std::string report_md(const Experiment& e, const StreamData& d, const std::vecto
   for (const MethodRecord& r : done) s << matrix_md(d, r);
   bool any_pools = false;
   for (const MethodRecord& r : done)
-    if (!r.pool_share.empty() && !r.pool_share.back().empty() && r.pool_share.back()[0].size() > 1) {
+    if (r.last_pools() > 1) {
       if (!any_pools) s << "## Which pool serves which domain\n\n";
       any_pools = true;
       s << usage_md(d, r);
