@@ -1,6 +1,11 @@
 #include "core/rng.h"
 
+#include <algorithm>
 #include <cmath>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace peer {
 
@@ -20,6 +25,54 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_
 std::array<uint32_t, 4> Philox::block(uint64_t b) const {
   return philox4x32({uint32_t(b), uint32_t(b >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
                     {uint32_t(seed_), uint32_t(seed_ >> 32)});
+}
+
+#if defined(__AVX2__)
+namespace {
+// High and low 32 bits of the 8 lane-wise products a * m (vpmuludq takes the even lanes).
+void mul_hi_lo(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
+  const __m256i even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+}  // namespace
+#endif
+
+void Philox::blocks(uint64_t first, int64_t count, uint32_t* out) const {
+  int64_t b = 0;
+#if defined(__AVX2__)
+  const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  for (; b + 8 <= count; b += 8) {
+    alignas(32) uint32_t lo[8], hi[8], w[4][8];
+    for (int l = 0; l < 8; ++l) {
+      lo[l] = uint32_t(first + b + l);
+      hi[l] = uint32_t((first + b + l) >> 32);
+    }
+    __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
+    __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
+    __m256i c2 = _mm256_set1_epi32(int(uint32_t(stream_))), c3 = _mm256_set1_epi32(int(uint32_t(stream_ >> 32)));
+    uint32_t k0 = uint32_t(seed_), k1 = uint32_t(seed_ >> 32);
+    for (int round = 0; round < 10; ++round) {
+      __m256i hi0, lo0, hi1, lo1;
+      mul_hi_lo(c0, m0, hi0, lo0);
+      mul_hi_lo(c2, m1, hi1, lo1);
+      c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(int(k0)));
+      c1 = lo1;
+      c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(int(k1)));
+      c3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    for (int word = 0; word < 4; ++word)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(w[word]), word == 0 ? c0 : word == 1 ? c1 : word == 2 ? c2 : c3);
+    for (int l = 0; l < 8; ++l)
+      for (int word = 0; word < 4; ++word) out[4 * (b + l) + word] = w[word][l];
+  }
+#endif
+  for (; b < count; ++b) {
+    const std::array<uint32_t, 4> w = block(first + uint64_t(b));
+    std::copy(w.begin(), w.end(), out + 4 * b);
+  }
 }
 
 uint32_t Philox::bits(uint64_t offset) const { return block(offset >> 2)[offset & 3]; }

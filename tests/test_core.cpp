@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -96,6 +97,23 @@ TEST_CASE("Philox: uniform and normal moments over 1e5 draws", "[rng]") {
     ++count[v];
   }
   for (int64_t c : count) CHECK(std::abs(c - 10000) < 500);
+}
+
+TEST_CASE("Philox::blocks equals block() one by one, across the 2^32 counter boundary", "[rng]") {
+  const Philox rng(0x1234567890ULL, 99);
+  for (uint64_t first : {uint64_t(0), uint64_t(5), (uint64_t(1) << 32) - 11}) {
+    for (int64_t count : {1, 8, 21}) {  // from inside one 8-block group to two and a part
+      std::vector<uint32_t> out(size_t(4 * count));
+      rng.blocks(first, count, out.data());
+      int64_t wrong = 0;
+      for (int64_t b = 0; b < count; ++b) {
+        const std::array<uint32_t, 4> w = rng.block(first + uint64_t(b));
+        for (int k = 0; k < 4; ++k) wrong += out[size_t(4 * b + k)] != w[size_t(k)];
+      }
+      CAPTURE(first, count);
+      CHECK(wrong == 0);
+    }
+  }
 }
 
 // ---- gemm -----------------------------------------------------------------------------------
@@ -263,6 +281,33 @@ TEST_CASE("Dropout: drops a fraction p, scales the rest, backward reuses the mas
   std::vector<float> y_other(n);
   other.forward(x.data(), y_other.data(), n, true, 3);
   CHECK(y_other != y);
+}
+
+TEST_CASE("Dropout: the mask is the documented Philox rule, and parts in any split equal the whole", "[dropout]") {
+  const float p = 0.3f;
+  const int64_t n = 1000;
+  const uint64_t step = 5;
+  Dropout whole(p, 9, kStreamLayer + 3), parts(p, 9, kStreamLayer + 3);
+  std::vector<float> x(n), y(n), y_parts(n, -1.0f);
+  for (int64_t i = 0; i < n; ++i) x[i] = 1.0f + float(i % 7);
+  whole.forward(x.data(), y.data(), n, true, step);
+  const Philox rng(9, kStreamLayer + 3);
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t word = rng.block((step << 32) + uint64_t(i / 8))[(i % 8) / 2];
+    const bool keep = ((word >> (16 * (i % 2))) & 0xFFFFu) >= uint32_t(p * 65536.0f);
+    wrong += y[i] != (keep ? x[i] * (1.0f / (1.0f - p)) : 0.0f);
+  }
+  CHECK(wrong == 0);
+  // Ragged parts (not multiples of 8), applied out of order.
+  parts.begin(n, true, step);
+  const std::vector<std::pair<int64_t, int64_t>> ranges = {{503, 497}, {0, 3}, {3, 13}, {16, 487}};
+  for (auto [first, count] : ranges) parts.apply(x.data() + first, y_parts.data() + first, first, count);
+  CHECK(y_parts == y);
+  std::vector<float> dy(n, 1.0f), dx_whole(n), dx_parts(n);
+  whole.backward(dy.data(), dx_whole.data(), n);
+  for (auto [first, count] : ranges) parts.apply_backward(dy.data() + first, dx_parts.data() + first, first, count);
+  CHECK(dx_parts == dx_whole);
 }
 
 TEST_CASE("Dropout: identity in eval mode and when p = 0", "[dropout]") {
