@@ -37,16 +37,24 @@ Router::Router(const std::string& name, int64_t d, const RouterOptions& o, InitS
 const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
   const int64_t N = x.dim(0), E = opt_.num_experts, k = opt_.top_k;
   logits_ = &gate.forward(x);
-  scores_ = logits_->clone();
+  scores_.resize({N, E});
+  std::copy_n(logits_->data(), N * E, scores_.data());
   noisy_now_ = opt_.kind == RouterKind::NoisyTopK && train;
   if (noisy_now_) {
     noise_logits_ = &noise->forward(x);
     eps_.resize({N, E});
-    Philox rng(seed_, stream_);
-    for (int64_t i = 0; i < N * E; ++i) {
-      eps_[i] = fixed_noise_.empty() ? rng.normal((step << 32) + uint64_t(i)) : fixed_noise_.at(size_t(i));
-      scores_[i] += eps_[i] * softplus((*noise_logits_)[i]);
+    if (fixed_noise_.empty()) {
+      // eps_i = Philox normal at offset (step << 32) + i, four per Box-Muller block.
+      const Philox rng(seed_, stream_);
+      for (int64_t i = 0; i < N * E; i += 4) {
+        const std::array<float, 4> z = rng.normal4(((step << 32) + uint64_t(i)) >> 2);
+        std::copy_n(z.begin(), std::min<int64_t>(4, N * E - i), eps_.data() + i);
+      }
+    } else {
+      if (int64_t(fixed_noise_.size()) < N * E) throw std::invalid_argument("[router] fixed noise shorter than N * E");
+      std::copy_n(fixed_noise_.begin(), N * E, eps_.data());
     }
+    for (int64_t i = 0; i < N * E; ++i) scores_[i] += eps_[i] * softplus((*noise_logits_)[i]);
   }
   probs_.resize({N, E});
   lse_.resize(N);
@@ -169,7 +177,8 @@ const Tensor& Router::backward(const std::vector<float>& dgate_in) {
       dz[e] += P[e] * (dp[e] - pdp) + opt_.z_loss_coef * 2.0f * lse_[t] * P[e] / float(N);
   }
   const Tensor& dx_gate = gate.backward(dlogits_);
-  dx_ = dx_gate.clone();
+  dx_.resize(dx_gate.shape());
+  std::copy_n(dx_gate.data(), dx_gate.numel(), dx_.data());
   if (noisy_now_) {
     const Tensor& dx_noise = noise->backward(dnoise_);
     for (int64_t i = 0; i < dx_.numel(); ++i) dx_[i] += dx_noise[i];

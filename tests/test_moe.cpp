@@ -1,11 +1,13 @@
 // MoE layer: sparse dispatch against the dense masking oracle, finite-difference gradients
 // (router and aux losses included), and hand-computed capacity dropping.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 #include "experiments/config.h"
 #include "gradcheck.h"
+#include "core/rng.h"
 #include "moe/sparse_moe.h"
 
 using namespace peer;
@@ -35,8 +37,8 @@ void sharpen(SparseMoE& m) {
   for (int64_t i = 0; i < m.router.gate.weight.value.numel(); ++i) m.router.gate.weight.value[i] *= 3.0f;
 }
 
-std::vector<float> fixed_noise(uint64_t seed) {
-  Tensor t = random_tensor({kTokens, kExperts}, seed, 77);
+std::vector<float> fixed_noise(uint64_t seed, int64_t tokens = kTokens) {
+  Tensor t = random_tensor({tokens, kExperts}, seed, 77);
   return copy_of(t);
 }
 
@@ -53,22 +55,27 @@ void check_close(const Tensor& a, const Tensor& b, double atol, double rtol, con
 
 }  // namespace
 
+// 1500 tokens put more than one parallel chunk (256 rows) on some experts.
 TEST_CASE("sparse MoE dispatch equals the dense masking oracle, outputs and every gradient", "[moe]") {
   auto kind = GENERATE(RouterKind::TopK, RouterKind::NoisyTopK, RouterKind::Switch);
   double cf = GENERATE(0.0, 0.6);  // dropless, and a capacity that drops
   uint64_t seed = GENERATE(11u, 12u);
+  const int64_t tokens = GENERATE(as<int64_t>{}, kTokens, 1500);
   SparseMoE fast("moe", kDim, options(kind, cf, false), InitScheme::Kaiming, seed, 5);
   SparseMoE slow("moe", kDim, options(kind, cf, true), InitScheme::Kaiming, seed, 5);
   sharpen(fast);
   sharpen(slow);
   if (kind == RouterKind::NoisyTopK) {
-    fast.router.set_fixed_noise(fixed_noise(seed));
-    slow.router.set_fixed_noise(fixed_noise(seed));
+    fast.router.set_fixed_noise(fixed_noise(seed, tokens));
+    slow.router.set_fixed_noise(fixed_noise(seed, tokens));
   }
-  Tensor x = random_tensor({kTokens, kDim}, seed, 1), dy = random_tensor({kTokens, kDim}, seed, 2);
+  Tensor x = random_tensor({tokens, kDim}, seed, 1), dy = random_tensor({tokens, kDim}, seed, 2);
   const Tensor& yf = fast.forward(x, true, 0);
   const Tensor& ys = slow.forward(x, true, 0);
   if (cf > 0.0) CHECK(fast.plan().dropped > 0);
+  int64_t most = 0;
+  for (int64_t e = 0; e < kExperts; ++e) most = std::max(most, fast.plan().offsets[e + 1] - fast.plan().offsets[e]);
+  if (tokens > kTokens && cf == 0.0) CHECK(most > 256);
   // Tolerance: float32 sums in different orders over d_expert = 5 and k = 2 terms.
   const double atol = 1e-5, rtol = 1e-4;
   check_close(yf, ys, atol, rtol, "output");
@@ -179,6 +186,22 @@ TEST_CASE("capacity drops exactly the lowest-priority token and it passes by the
   CHECK(y[2] == 0.0f);
   CHECK(y[3] == 0.0f);
   CHECK((y[0] != 0.0f || y[1] != 0.0f));
+}
+
+TEST_CASE("noisy top-k draws eps_i as the Philox normal at offset (step << 32) + i", "[moe]") {
+  RouterOptions o = options(RouterKind::NoisyTopK, 0.0, false).router;
+  const int64_t tokens = 37;  // N * E = 222: not a multiple of the 4 normals per block
+  Router drawn("r", kDim, o, InitScheme::Kaiming, 3, 9), given("r", kDim, o, InitScheme::Kaiming, 3, 9);
+  const uint64_t step = 6;
+  const Philox rng(3, 9);
+  std::vector<float> eps(size_t(tokens * kExperts));
+  for (size_t i = 0; i < eps.size(); ++i) eps[i] = rng.normal((step << 32) + i);
+  given.set_fixed_noise(eps);
+  Tensor x = random_tensor({tokens, kDim}, 4, 1);
+  const Routing a = drawn.forward(x, true, step);
+  const Routing b = given.forward(x, true, step);
+  CHECK(a.expert == b.expert);
+  CHECK(a.gate == b.gate);
 }
 
 TEST_CASE("bad MoE configs are refused naming the key", "[moe][config]") {
