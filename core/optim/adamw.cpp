@@ -98,9 +98,15 @@ double sum_squares(const float* g, int64_t n) {
   std::vector<double> part(chunks, 0.0);
 #pragma omp parallel for schedule(static) if (chunks >= 8)
   for (int64_t c = 0; c < chunks; ++c) {
-    double s = 0.0;
-    for (int64_t i = c * kNormChunk; i < std::min(n, (c + 1) * kNormChunk); ++i) s += double(g[i]) * g[i];
-    part[c] = s;
+    // 8 running sums, so that the adds do not wait on each other (and vectorise); the order of
+    // every add is fixed.
+    double s[8] = {};
+    const int64_t end = std::min(n, (c + 1) * kNormChunk);
+    int64_t i = c * kNormChunk;
+    for (; i + 8 <= end; i += 8)
+      for (int l = 0; l < 8; ++l) s[l] += double(g[i + l]) * g[i + l];
+    for (; i < end; ++i) s[0] += double(g[i]) * g[i];
+    part[c] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
   }
   double sum = 0.0;
   for (double s : part) sum += s;
