@@ -35,9 +35,9 @@ void activation_backward(Activation a, const float* x, const float* dy, float* d
   for (int64_t i = 0; i < n; ++i) dx[i] = activation_derivative(a, x[i]) * dy[i];
 }
 
-void add_column_sums(const float* dy, int64_t rows, int64_t cols, float* out) {
+void add_column_sums(const float* dy, int64_t rows, int64_t cols, int64_t ld, float* out) {
   for (int64_t i = 0; i < rows; ++i) {
-    const float* r = dy + i * cols;
+    const float* r = dy + i * ld;
     for (int64_t j = 0; j < cols; ++j) out[j] += r[j];
   }
 }

@@ -22,7 +22,8 @@ void activation_backward(Activation a, const float* x, const float* dy, float* d
 float activation_value(Activation a, float x);
 float activation_derivative(Activation a, float x);
 
-// out[j] += sum_i dy[i, j]: bias gradient of a (rows, cols) row-major gradient.
-void add_column_sums(const float* dy, int64_t rows, int64_t cols, float* out);
+// out[j] += sum_i dy[i * ld + j] for j < cols: bias gradient of a (rows, cols) row-major
+// gradient with leading dimension ld (rows in order, so the sums are deterministic).
+void add_column_sums(const float* dy, int64_t rows, int64_t cols, int64_t ld, float* out);
 
 }  // namespace peer

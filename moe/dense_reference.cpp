@@ -49,11 +49,11 @@ const Tensor& DenseMaskedExperts::backward(const Tensor& dy, Tensor& dgates) {
     }
     gemm(true, false, d, h, N, 1.0f, dout_.data(), d, hidden_.data() + e * N * h, h, 1.0f,
          ex.w2.grad.data() + e * d * h, h);
-    add_column_sums(dout_.data(), N, d, ex.b2.grad.data() + e * d);
+    add_column_sums(dout_.data(), N, d, d, ex.b2.grad.data() + e * d);
     gemm(false, false, N, h, d, 1.0f, dout_.data(), d, ex.w2.value.data() + e * d * h, h, 0.0f, dhidden_.data(), h);
     activation_backward(ex.activation(), pre_.data() + e * N * h, dhidden_.data(), dhidden_.data(), N * h);
     gemm(true, false, h, d, N, 1.0f, dhidden_.data(), h, x_->data(), d, 1.0f, ex.w1.grad.data() + e * h * d, d);
-    add_column_sums(dhidden_.data(), N, h, ex.b1.grad.data() + e * h);
+    add_column_sums(dhidden_.data(), N, h, h, ex.b1.grad.data() + e * h);
     gemm(false, false, N, d, h, 1.0f, dhidden_.data(), h, ex.w1.value.data() + e * h * d, d, 1.0f, dx_.data(), d);
   }
   return dx_;

@@ -1,5 +1,7 @@
 #include "moe/experts.h"
 
+#include "core/parallel.h"
+
 #include <algorithm>
 
 namespace peer {
@@ -27,11 +29,13 @@ ExpertMLPs::ExpertMLPs(const std::string& name, int64_t num_experts, int64_t d, 
 
 namespace {
 
-constexpr int64_t kChunkRows = 256;  // rows per parallel task: GEMMs of this size run near full speed
+// The units of parallel work. Experts are whole tasks unless one holds more than a thread's
+// share of all rows (routing is often skewed): then it is cut into chunks of about that share,
+// so that it does not leave the other threads idle. Splitting costs a little (each chunk packs
+// the expert's weights again), hence the 256-row floor. A chunk's result is the same whichever
+// thread runs it and however the expert was cut. Chunk i of c of expert e: rows r0 .. r0+n.
+constexpr int64_t kMinChunkRows = 256;
 
-// The units of parallel work: every expert's rows cut into chunks of at most kChunkRows, so that
-// one heavily loaded expert (routing is often skewed) does not leave threads idle. A chunk's
-// result is the same whichever thread runs it. Chunk i of c of expert e: rows r0 .. r0+n.
 struct Chunk {
   int64_t e, r0, n, i, c;
 };
@@ -40,9 +44,10 @@ struct Chunk {
 int64_t part_begin(int64_t i, int64_t c, int64_t n) { return i * n / c; }
 
 std::vector<Chunk> chunks(const DispatchPlan& plan, int64_t E) {
+  const int64_t most = std::max(kMinChunkRows, (plan.rows() + num_threads() - 1) / num_threads());
   std::vector<Chunk> out;
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0, c = (n + kChunkRows - 1) / kChunkRows;
+    const int64_t r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0, c = (n + most - 1) / most;
     for (int64_t i = 0; i < c; ++i)
       out.push_back({e, r0 + part_begin(i, c, n), part_begin(i + 1, c, n) - part_begin(i, c, n), i, c});
   }
@@ -78,14 +83,31 @@ const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
   return y_;
 }
 
-// Input gradients chunk by chunk; then weight gradients, chunk i of c of expert e computing rows
-// part i of c of its dW1, dW2 (and bias) gradients over all of the expert's rows.
+// Input gradients chunk by chunk. Weight gradients: chunk i of c of expert e adds rows part i of
+// c of its dW1, dW2 (and bias) gradients, over all of the expert's rows; an expert in one chunk
+// does that in the same task, while its activations are still in cache, a split expert after
+// all of its input gradients.
 const Tensor& ExpertMLPs::backward(const Tensor& dy) {
   const DispatchPlan& plan = *plan_;
   const int64_t rows = plan.rows();
   dhidden_.resize({rows, dx_});
   dxg_.resize({rows, d_});
   const std::vector<Chunk> work = chunks(plan, E_);
+  const bool train = !w1.frozen;
+  auto weight_grads = [&](const Chunk& ch) {
+    const int64_t e = ch.e, r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0;
+    const float *g = dy.data() + r0 * d_, *dh = dhidden_.data() + r0 * dx_;
+    // dW2 rows [a, b) of d: g[:, a..b)^T hidden; b2 the same columns of g.
+    const int64_t a = part_begin(ch.i, ch.c, d_), b = part_begin(ch.i + 1, ch.c, d_);
+    gemm(true, false, b - a, dx_, n, 1.0f, g + a, d_, hidden_.data() + r0 * dx_, dx_, 1.0f,
+         w2.grad.data() + (e * d_ + a) * dx_, dx_);
+    add_column_sums(g + a, n, b - a, d_, b2.grad.data() + e * d_ + a);
+    // dW1 rows [a1, e1) of d_expert: dh[:, a1..e1)^T xg; b1 the same columns of dh.
+    const int64_t a1 = part_begin(ch.i, ch.c, dx_), e1 = part_begin(ch.i + 1, ch.c, dx_);
+    gemm(true, false, e1 - a1, d_, n, 1.0f, dh + a1, dx_, xg_.data() + r0 * d_, d_, 1.0f,
+         w1.grad.data() + (e * dx_ + a1) * d_, d_);
+    add_column_sums(dh + a1, n, e1 - a1, dx_, b1.grad.data() + e * dx_ + a1);
+  };
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t w = 0; w < work.size(); ++w) {
     const int64_t e = work[w].e, r0 = work[w].r0, n = work[w].n;
@@ -93,25 +115,12 @@ const Tensor& ExpertMLPs::backward(const Tensor& dy) {
     gemm(false, false, n, dx_, d_, 1.0f, dy.data() + r0 * d_, d_, w2.value.data() + e * d_ * dx_, dx_, 0.0f, dh, dx_);
     activation_backward(act_, pre_.data() + r0 * dx_, dh, dh, n * dx_);
     gemm(false, false, n, d_, dx_, 1.0f, dh, dx_, w1.value.data() + e * dx_ * d_, d_, 0.0f, dxg_.data() + r0 * d_, d_);
+    if (train && work[w].c == 1) weight_grads(work[w]);
   }
-  if (w1.frozen) return dxg_;
+  if (train && std::any_of(work.begin(), work.end(), [](const Chunk& ch) { return ch.c > 1; })) {
 #pragma omp parallel for schedule(dynamic, 1)
-  for (size_t w = 0; w < work.size(); ++w) {
-    const int64_t e = work[w].e, i = work[w].i, c = work[w].c;
-    const int64_t r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0;
-    const float *g = dy.data() + r0 * d_, *dh = dhidden_.data() + r0 * dx_;
-    // dW2 rows [a, b) of d: g[:, a..b)^T hidden; b2 the same columns of g.
-    const int64_t a = part_begin(i, c, d_), b = part_begin(i + 1, c, d_);
-    gemm(true, false, b - a, dx_, n, 1.0f, g + a, d_, hidden_.data() + r0 * dx_, dx_, 1.0f,
-         w2.grad.data() + (e * d_ + a) * dx_, dx_);
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t j = a; j < b; ++j) b2.grad[e * d_ + j] += g[r * d_ + j];
-    // dW1 rows [a1, b1) of d_expert: dh[:, a1..b1)^T xg; b1 the same columns of dh.
-    const int64_t a1 = part_begin(i, c, dx_), e1 = part_begin(i + 1, c, dx_);
-    gemm(true, false, e1 - a1, d_, n, 1.0f, dh + a1, dx_, xg_.data() + r0 * d_, d_, 1.0f,
-         w1.grad.data() + (e * dx_ + a1) * d_, d_);
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t j = a1; j < e1; ++j) b1.grad[e * dx_ + j] += dh[r * dx_ + j];
+    for (size_t w = 0; w < work.size(); ++w)
+      if (work[w].c > 1) weight_grads(work[w]);
   }
   return dxg_;
 }

@@ -230,13 +230,18 @@ TEST_CASE("gemm with K = 0 gives beta * C", "[gemm]") {
   CHECK(C == std::vector<float>{0.5f, 1.0f, 1.5f, 2.0f});
 }
 
-TEST_CASE("add_column_sums accumulates column sums", "[gemm]") {
+TEST_CASE("add_column_sums accumulates column sums, with a leading dimension", "[gemm]") {
   const float dy[] = {1, 2, 3, 4, 5, 6};  // (2, 3)
   float out[3] = {10, 20, 30};
-  add_column_sums(dy, 2, 3, out);
+  add_column_sums(dy, 2, 3, 3, out);
   CHECK(out[0] == 15.0f);
   CHECK(out[1] == 27.0f);
   CHECK(out[2] == 39.0f);
+  // Columns 1..2 of the same rows (leading dimension 3).
+  float part[2] = {0, 0};
+  add_column_sums(dy + 1, 2, 2, 3, part);
+  CHECK(part[0] == 7.0f);
+  CHECK(part[1] == 9.0f);
 }
 
 // ---- Dropout --------------------------------------------------------------------------------

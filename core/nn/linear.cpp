@@ -36,7 +36,7 @@ const Tensor& Linear::backward(const Tensor& dy) {
   int64_t n = dy.dim(0);
   if (!weight.frozen) {
     gemm(true, false, out_, in_, n, 1.0f, dy.data(), out_, x_->data(), in_, 1.0f, weight.grad.data(), in_);
-    if (!bias.value.empty()) add_column_sums(dy.data(), n, out_, bias.grad.data());
+    if (!bias.value.empty()) add_column_sums(dy.data(), n, out_, out_, bias.grad.data());
   }
   dx_.resize({n, in_});
   gemm(false, false, n, in_, out_, 1.0f, dy.data(), out_, weight.value.data(), in_, 0.0f, dx_.data(), in_);
