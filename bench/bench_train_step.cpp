@@ -1,8 +1,10 @@
-// One training step (batch, forward, backward, clip, AdamW) of the language model the config
-// describes, on random tokens like the PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab
-// 65): the makeMoE shape with a dense FFN, and with makeMoE's sparse MoE (8 experts, noisy
-// top-2, dropless, no aux loss), and with PEER (experiments/configs/peer.toml). Counters: tokens/s and the process's peak resident memory (run
-// one benchmark per process for a clean peak):
+// One training step (batch, then the trainer's train_on_batch: forward, backward, gradient norm
+// and clipping, AdamW) of the language model the config describes, on random tokens like the
+// PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab 65): the makeMoE shape with a dense
+// FFN, and with makeMoE's sparse MoE (8 experts, noisy top-2, dropless, no aux loss), both
+// without gradient clipping as in the reference; and PEER (experiments/configs/peer.toml).
+// Counters: tokens/s and the process's peak resident memory (run one benchmark per process for
+// a clean peak):
 //   build/bench/peer_bench_train_step --benchmark_filter='TrainStep/moe/2'
 #include <sys/resource.h>
 
@@ -13,6 +15,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "experiments/model_factory.h"
+#include "experiments/trainer.h"
 
 namespace peer {
 namespace {
@@ -30,11 +33,7 @@ void train_step(benchmark::State& state, const Config& c) {
   uint64_t step = 0;
   for (auto _ : state) {
     data.batch(Split::Train, B, T, 1, kStreamData, step, x, y);
-    model->zero_grad();
-    double loss = model->forward(x.data(), y.data(), B, T, true, step);
-    model->backward();
-    clip_grad_norm(model->parameters(), 1.0);
-    opt.step(1e-3f);
+    double loss = train_on_batch(*model, opt, x, y, B, T, step, c.train.grad_clip, 1e-3, nullptr);
     benchmark::DoNotOptimize(loss);
     ++step;
   }
@@ -46,6 +45,7 @@ void train_step(benchmark::State& state, const Config& c) {
 
 void BM_TrainStepDense(benchmark::State& state) {
   Config c;  // defaults = the makeMoE shape, dense FFN
+  c.train.grad_clip = 0.0;  // makemoe_ref.py does not clip
   c.train.threads = state.range(0);
   train_step(state, c);
 }
@@ -55,6 +55,7 @@ void BM_TrainStepMoE(benchmark::State& state) {
   c.model.ffn = "moe";
   c.moe.capacity_factor = 0.0;  // makeMoE is dropless and has no auxiliary loss
   c.moe.load_balance_coef = c.moe.z_loss_coef = 0.0;
+  c.train.grad_clip = 0.0;
   c.train.threads = state.range(0);
   train_step(state, c);
 }

@@ -47,7 +47,11 @@ void Tensor::resize(std::vector<int64_t> shape) {
 }
 
 void Tensor::zero() {
-  if (numel_) std::memset(storage_.get(), 0, numel_ * sizeof(float));
+  // Large tensors (gradients of big weights, every step) in parallel chunks.
+  constexpr int64_t kChunk = int64_t(1) << 16;
+#pragma omp parallel for schedule(static) if (numel_ > 4 * kChunk)
+  for (int64_t i = 0; i < numel_; i += kChunk)
+    std::memset(storage_.get() + i, 0, size_t(std::min(kChunk, numel_ - i)) * sizeof(float));
 }
 
 void Tensor::fill(float v) { std::fill(storage_.get(), storage_.get() + numel_, v); }
