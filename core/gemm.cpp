@@ -56,31 +56,25 @@ void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int
 // variables: GCC spills an array of them to the stack.
 void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, float alpha, float beta, float* C,
           int64_t ldc, int64_t rows, int64_t cols) {
-  const float *a_0 = a0, *a_1 = a0 + std::min<int64_t>(1, rows - 1) * rs, *a_2 = a0 + std::min<int64_t>(2, rows - 1) * rs,
-              *a_3 = a0 + std::min<int64_t>(3, rows - 1) * rs, *a_4 = a0 + std::min<int64_t>(4, rows - 1) * rs,
-              *a_5 = a0 + std::min<int64_t>(5, rows - 1) * rs;
+  auto row = [&](int64_t r) { return a0 + std::min(r, rows - 1) * rs; };
+  const float *a_0 = row(0), *a_1 = row(1), *a_2 = row(2), *a_3 = row(3), *a_4 = row(4), *a_5 = row(5);
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t k = 0, off = 0; k < kc; ++k, off += ks, Bp += kNR) {
     const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
-    __m256 a = _mm256_broadcast_ss(a_0 + off);
-    c00 = _mm256_fmadd_ps(a, b0, c00);
-    c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(a_1 + off);
-    c10 = _mm256_fmadd_ps(a, b0, c10);
-    c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(a_2 + off);
-    c20 = _mm256_fmadd_ps(a, b0, c20);
-    c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(a_3 + off);
-    c30 = _mm256_fmadd_ps(a, b0, c30);
-    c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(a_4 + off);
-    c40 = _mm256_fmadd_ps(a, b0, c40);
-    c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(a_5 + off);
-    c50 = _mm256_fmadd_ps(a, b0, c50);
-    c51 = _mm256_fmadd_ps(a, b1, c51);
+    // One row of the tile: its A element times both B vectors (inlined; lo and hi stay in
+    // registers).
+    auto fma_row = [&](const float* a_r, __m256& lo, __m256& hi) {
+      const __m256 a = _mm256_broadcast_ss(a_r + off);
+      lo = _mm256_fmadd_ps(a, b0, lo);
+      hi = _mm256_fmadd_ps(a, b1, hi);
+    };
+    fma_row(a_0, c00, c01);
+    fma_row(a_1, c10, c11);
+    fma_row(a_2, c20, c21);
+    fma_row(a_3, c30, c31);
+    fma_row(a_4, c40, c41);
+    fma_row(a_5, c50, c51);
   }
   alignas(32) float acc[kMR][kNR];
   const __m256 va = _mm256_set1_ps(alpha);
