@@ -36,10 +36,35 @@ inline float at(const float* X, int64_t ld, bool trans, int64_t i, int64_t j) {
   return trans ? X[j * ld + i] : X[i * ld + j];
 }
 
+// dst[k * kNR + c] = src[c * ld + k] for c, k < 8: an 8x8 block of a transposed B, in registers.
+void transpose8(const float* src, int64_t ld, float* dst) {
+  __m256 r[8], t[8];
+  for (int c = 0; c < 8; ++c) r[c] = _mm256_loadu_ps(src + c * ld);
+  for (int c = 0; c < 8; c += 2) {
+    t[c] = _mm256_unpacklo_ps(r[c], r[c + 1]);
+    t[c + 1] = _mm256_unpackhi_ps(r[c], r[c + 1]);
+  }
+  for (int c = 0; c < 8; c += 4)
+    for (int h = 0; h < 2; ++h) {
+      r[c + h] = _mm256_shuffle_ps(t[c + h], t[c + h + 2], 0x44);
+      r[c + h + 2] = _mm256_shuffle_ps(t[c + h], t[c + h + 2], 0xEE);
+    }
+  // r[0..3] now hold k = {0, 4}, {2, 6}, {1, 5}, {3, 7} of columns 0..3 (and 4..7 in r[4..7]).
+  constexpr int order[4] = {0, 2, 1, 3};
+  for (int q = 0; q < 4; ++q) {
+    _mm256_storeu_ps(dst + order[q] * kNR, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
+    _mm256_storeu_ps(dst + (order[q] + 4) * kNR, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
+  }
+}
+
 // Rows k0 .. k0+kc of op(B), columns j0 .. j0+cols (at most kNR), as one panel stored k-major,
-// zero-padded.
+// zero-padded. A whole transposed panel goes 8x8 block by block.
 void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* dst) {
-  for (int64_t k = 0; k < kc; ++k) {
+  int64_t k = 0;
+  if (trans && cols == kNR)
+    for (; k + 8 <= kc; k += 8)
+      for (int64_t c = 0; c < kNR; c += 8) transpose8(B + (j0 + c) * ldb + k0 + k, ldb, dst + k * kNR + c);
+  for (; k < kc; ++k) {
     if (!trans && cols == kNR) {
       std::copy_n(B + (k0 + k) * ldb + j0, kNR, dst + k * kNR);
       continue;
