@@ -1,28 +1,28 @@
 // Row-major SGEMM for the shapes of this framework's layers (K and N in the hundreds, M up to a
-// few thousand rows): B packed in 16-column panels, A read in place, one 6x16 AVX2/FMA register
-// tile. On the makeMoE layer shapes it runs 1.3-1.5x Eigen's product on one thread
-// (tests/test_core.cpp checks it against a double-precision loop). Each output element is
-// accumulated over k in one fixed order whatever the thread count, so results do not depend on
-// the number of threads. Without AVX2 and FMA at compile time, gemm() falls back to Eigen.
+// few thousand rows): B packed in 16-column panels, A read in place, one 6x16 register tile of
+// 8-float vectors (GCC/Clang vector extension: AVX2/FMA instructions with -march=native on such
+// a CPU, pairs of SSE otherwise). On the makeMoE layer shapes it runs 1.3-1.5x Eigen's product
+// on one thread (tests/test_core.cpp checks it against a double-precision loop). Each output
+// element is accumulated over k in one fixed order whatever the thread count, so results do not
+// depend on the number of threads.
 #include "core/kernels.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/simd.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__)
 #include <immintrin.h>
-#define PEER_GEMM_AVX2 1
-#else
-#include <Eigen/Core>
 #endif
 
 namespace peer {
 
 namespace {
 
-#ifdef PEER_GEMM_AVX2
 
 constexpr int64_t kMR = 6, kNR = 16;  // register tile: 6 rows x 2 vectors of 8 floats
 constexpr int64_t kKC = 256;          // k block: a 16-column panel of B (16 KiB) stays in L1
@@ -36,6 +36,7 @@ inline float at(const float* X, int64_t ld, bool trans, int64_t i, int64_t j) {
   return trans ? X[j * ld + i] : X[i * ld + j];
 }
 
+#if defined(__AVX2__)
 // dst[k * kNR + c] = src[c * ld + k] for c, k < 8: an 8x8 block of a transposed B, in registers.
 void transpose8(const float* src, int64_t ld, float* dst) {
   __m256 r[8], t[8];
@@ -57,13 +58,17 @@ void transpose8(const float* src, int64_t ld, float* dst) {
   }
 }
 
+#endif
+
 // Rows k0 .. k0+kc of op(B), columns j0 .. j0+cols (at most kNR), as one panel stored k-major,
-// zero-padded. A whole transposed panel goes 8x8 block by block.
+// zero-padded. With AVX2, a whole transposed panel goes 8x8 block by block.
 void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* dst) {
   int64_t k = 0;
+#if defined(__AVX2__)
   if (trans && cols == kNR)
     for (; k + 8 <= kc; k += 8)
       for (int64_t c = 0; c < kNR; c += 8) transpose8(B + (j0 + c) * ldb + k0 + k, ldb, dst + k * kNR + c);
+#endif
   for (; k < kc; ++k) {
     if (!trans && cols == kNR) {
       std::copy_n(B + (k0 + k) * ldb + j0, kNR, dst + k * kNR);
@@ -78,21 +83,22 @@ void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int
 // C tile (rows x cols, at most kMR x kNR) = alpha * op(A) tile * Bp + beta * C; beta = 0 never
 // reads C. Row r of the A tile at step k is a0[r * rs + k * ks], read in place: rows past
 // `rows` repeat the last one and their results are discarded. The 12 accumulators are named
-// variables: GCC spills an array of them to the stack.
+// variables: GCC spills an array of them to the stack. alpha applies after the sum, so each
+// element is alpha * (sum over k) whatever the tiling.
 void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, float alpha, float beta, float* C,
           int64_t ldc, int64_t rows, int64_t cols) {
   auto row = [&](int64_t r) { return a0 + std::min(r, rows - 1) * rs; };
   const float *a_0 = row(0), *a_1 = row(1), *a_2 = row(2), *a_3 = row(3), *a_4 = row(4), *a_5 = row(5);
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  v8 c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {},
+     c51 = {};
   for (int64_t k = 0, off = 0; k < kc; ++k, off += ks, Bp += kNR) {
-    const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
-    // One row of the tile: its A element times both B vectors (inlined; lo and hi stay in
-    // registers).
-    auto fma_row = [&](const float* a_r, __m256& lo, __m256& hi) {
-      const __m256 a = _mm256_broadcast_ss(a_r + off);
-      lo = _mm256_fmadd_ps(a, b0, lo);
-      hi = _mm256_fmadd_ps(a, b1, hi);
+    const v8 b0 = load8(Bp), b1 = load8(Bp + 8);
+    // One row of the tile: its A element (broadcast) times both B vectors; inlined, so lo and
+    // hi stay in registers.
+    auto fma_row = [&](const float* a_r, v8& lo, v8& hi) {
+      const float a = a_r[off];
+      lo += a * b0;
+      hi += a * b1;
     };
     fma_row(a_0, c00, c01);
     fma_row(a_1, c10, c11);
@@ -101,18 +107,15 @@ void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, 
     fma_row(a_4, c40, c41);
     fma_row(a_5, c50, c51);
   }
-  alignas(32) float acc[kMR][kNR];
-  const __m256 va = _mm256_set1_ps(alpha);
-  const __m256 rows_acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  for (int64_t r = 0; r < kMR; ++r) {
-    _mm256_store_ps(acc[r], _mm256_mul_ps(va, rows_acc[r][0]));
-    _mm256_store_ps(acc[r] + 8, _mm256_mul_ps(va, rows_acc[r][1]));
-  }
+  const v8 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < rows; ++r) {
+    float out[kNR];
+    store8(out, alpha * acc[r][0]);
+    store8(out + 8, alpha * acc[r][1]);
     float* c = C + r * ldc;
-    if (beta == 0.0f) std::copy_n(acc[r], cols, c);
+    if (beta == 0.0f) std::copy_n(out, cols, c);
     else
-      for (int64_t j = 0; j < cols; ++j) c[j] = acc[r][j] + beta * c[j];
+      for (int64_t j = 0; j < cols; ++j) c[j] = out[j] + beta * c[j];
   }
 }
 
@@ -128,8 +131,8 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   float* Bp = scratch(std::min(kKC, K) * std::min(kNC, round_up(N, kNR)));
   const int64_t rs = trans_a ? 1 : lda, ks = trans_a ? lda : 1;  // A tiles are read in place
   // Threads only where each gets a fair share; a call from inside a parallel region (experts
-  // in parallel) runs on its own thread.
-  const bool threaded = M * N * K >= (int64_t(1) << 21);
+  // in parallel) runs on its own thread even where nested parallelism is enabled.
+  const bool threaded = M * N * K >= (int64_t(1) << 21) && !omp_in_parallel();
   // Tasks of whole tiles: at most kMC x kNB, rows split further so that every thread gets a few
   // (the split only changes who computes a tile, never how).
   const int64_t row_panels = (M + kMR - 1) / kMR, want = threaded ? 4 * num_threads() : 1;
@@ -156,25 +159,6 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   }
 }
 
-#else
-
-void eigen_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-  Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>> c(C, M, N, Eigen::OuterStride<>(ldc));
-  ConstMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  ConstMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (beta == 0.0f) c.setZero();
-  else if (beta != 1.0f) c *= beta;
-  if (!trans_a && !trans_b) c.noalias() += alpha * (a * b);
-  else if (!trans_a && trans_b) c.noalias() += alpha * (a * b.transpose());
-  else if (trans_a && !trans_b) c.noalias() += alpha * (a.transpose() * b);
-  else c.noalias() += alpha * (a.transpose() * b.transpose());
-}
-
-#endif  // PEER_GEMM_AVX2
-
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -185,11 +169,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     return;
   }
-#ifdef PEER_GEMM_AVX2
   blocked_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-  eigen_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
 }
 
 }  // namespace peer

@@ -9,9 +9,13 @@
 
 namespace peer {
 
+namespace {
+// Philox4x32 round multipliers and Weyl key increments.
+constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
+constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+}  // namespace
+
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
-  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-  constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
     uint64_t p0 = uint64_t(kM0) * c[0];
     uint64_t p1 = uint64_t(kM1) * c[2];
@@ -41,30 +45,30 @@ void mul_hi_lo(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
 void Philox::blocks(uint64_t first, int64_t count, uint32_t* out) const {
   int64_t b = 0;
 #if defined(__AVX2__)
-  const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  const __m256i m0 = _mm256_set1_epi32(int(kM0)), m1 = _mm256_set1_epi32(int(kM1));
   for (; b + 8 <= count; b += 8) {
     alignas(32) uint32_t lo[8], hi[8], w[4][8];
     for (int l = 0; l < 8; ++l) {
       lo[l] = uint32_t(first + b + l);
       hi[l] = uint32_t((first + b + l) >> 32);
     }
-    __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
-    __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
-    __m256i c2 = _mm256_set1_epi32(int(uint32_t(stream_))), c3 = _mm256_set1_epi32(int(uint32_t(stream_ >> 32)));
+    // c[w]: word w of the 8 blocks' counters, then of their outputs.
+    __m256i c[4] = {_mm256_load_si256(reinterpret_cast<const __m256i*>(lo)),
+                    _mm256_load_si256(reinterpret_cast<const __m256i*>(hi)),
+                    _mm256_set1_epi32(int(uint32_t(stream_))), _mm256_set1_epi32(int(uint32_t(stream_ >> 32)))};
     uint32_t k0 = uint32_t(seed_), k1 = uint32_t(seed_ >> 32);
     for (int round = 0; round < 10; ++round) {
       __m256i hi0, lo0, hi1, lo1;
-      mul_hi_lo(c0, m0, hi0, lo0);
-      mul_hi_lo(c2, m1, hi1, lo1);
-      c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(int(k0)));
-      c1 = lo1;
-      c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(int(k1)));
-      c3 = lo0;
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
+      mul_hi_lo(c[0], m0, hi0, lo0);
+      mul_hi_lo(c[2], m1, hi1, lo1);
+      c[0] = _mm256_xor_si256(_mm256_xor_si256(hi1, c[1]), _mm256_set1_epi32(int(k0)));
+      c[1] = lo1;
+      c[2] = _mm256_xor_si256(_mm256_xor_si256(hi0, c[3]), _mm256_set1_epi32(int(k1)));
+      c[3] = lo0;
+      k0 += kW0;
+      k1 += kW1;
     }
-    for (int word = 0; word < 4; ++word)
-      _mm256_store_si256(reinterpret_cast<__m256i*>(w[word]), word == 0 ? c0 : word == 1 ? c1 : word == 2 ? c2 : c3);
+    for (int word = 0; word < 4; ++word) _mm256_store_si256(reinterpret_cast<__m256i*>(w[word]), c[word]);
     for (int l = 0; l < 8; ++l)
       for (int word = 0; word < 4; ++word) out[4 * (b + l) + word] = w[word][l];
   }

@@ -1,8 +1,9 @@
 #include "moe/experts.h"
 
-#include "core/parallel.h"
-
 #include <algorithm>
+#include <vector>
+
+#include "core/parallel.h"
 
 namespace peer {
 

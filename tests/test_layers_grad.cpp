@@ -170,8 +170,12 @@ TEST_CASE("LayerNorm: forward normalises each row", "[layernorm]") {
 
 namespace {
 
-void check_attention(uint64_t seed, float dropout) {
-  const int64_t B = 2, T = 5, C = 8, H = 2;
+struct AttentionShape {
+  int64_t B, T, C, H;
+};
+
+void check_attention(uint64_t seed, float dropout, AttentionShape shape = {2, 5, 8, 2}) {
+  const auto [B, T, C, H] = shape;
   const uint64_t step = 7;
   CausalSelfAttention attn("attn", C, H, dropout, seed, kStreamLayer);
   attn.init(InitScheme::Kaiming, seed);
@@ -220,6 +224,16 @@ TEST_CASE("CausalSelfAttention: gradients match finite differences (dropout 0.1,
   const uint64_t seed = GENERATE(as<uint64_t>{}, 411, 412, 413);
   CAPTURE(seed);
   check_attention(seed, 0.1f);
+}
+
+// Head sizes 12 and 16 with 19 positions: score rows span several 8-float vectors and the head
+// dimension has whole vectors with and without a remainder (core/simd.h paths).
+TEST_CASE("CausalSelfAttention: gradients match finite differences at wider heads and longer rows",
+          "[grad][attention]") {
+  const AttentionShape shape = GENERATE(AttentionShape{2, 19, 24, 2}, AttentionShape{1, 19, 32, 2});
+  const float dropout = GENERATE(0.0f, 0.1f);
+  CAPTURE(shape.C / shape.H, dropout);
+  check_attention(431, dropout, shape);
 }
 
 TEST_CASE("CausalSelfAttention: output at position t ignores later positions", "[attention]") {

@@ -5,11 +5,11 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "experiments/config.h"
 #include "gradcheck.h"
-#include "thread_guard.h"
-#include "core/rng.h"
 #include "moe/sparse_moe.h"
+#include "thread_guard.h"
 
 using namespace peer;
 using namespace peer::gradcheck;
@@ -57,7 +57,7 @@ void check_close(const Tensor& a, const Tensor& b, double atol, double rtol, con
 }  // namespace
 
 // 1500 tokens on 8 threads split the busiest experts into chunks (more than max(256, rows / 8)
-// = 375 rows each), so the chunked paths are compared too.
+// rows each: 375 for top-2, 256 for switch), so the chunked paths are compared too.
 TEST_CASE("sparse MoE dispatch equals the dense masking oracle, outputs and every gradient", "[moe]") {
   auto kind = GENERATE(RouterKind::TopK, RouterKind::NoisyTopK, RouterKind::Switch);
   double cf = GENERATE(0.0, 0.6);  // dropless, and a capacity that drops
@@ -91,6 +91,28 @@ TEST_CASE("sparse MoE dispatch equals the dense masking oracle, outputs and ever
   auto pf = fast.parameters(), ps = slow.parameters();
   REQUIRE(pf.size() == ps.size());
   for (size_t i = 0; i < pf.size(); ++i) check_close(pf[i]->grad, ps[i]->grad, atol, rtol, pf[i]->name);
+}
+
+TEST_CASE("sparse MoE outputs and gradients are bit-identical on 1 and 8 threads", "[moe]") {
+  // 1500 tokens: on 8 threads the busiest experts are split into chunks, on 1 thread none is.
+  const int64_t tokens = 1500;
+  Tensor x = random_tensor({tokens, kDim}, 21, 1), dy = random_tensor({tokens, kDim}, 21, 2);
+  auto run = [&](int threads, std::vector<std::vector<float>>& out) {
+    ThreadGuard guard(threads);
+    SparseMoE m("moe", kDim, options(RouterKind::NoisyTopK, 0.0, false), InitScheme::Kaiming, 21, 5);
+    sharpen(m);
+    out.push_back(copy_of(m.forward(x, true, 3)));
+    int64_t most = 0;
+    for (int64_t e = 0; e < kExperts; ++e) most = std::max(most, m.plan().offsets[e + 1] - m.plan().offsets[e]);
+    CHECK(most > 375);  // split on 8 threads
+    m.zero_grad();
+    out.push_back(copy_of(m.backward(dy)));
+    for (Parameter* p : m.parameters()) out.push_back(copy_of(p->grad));
+  };
+  std::vector<std::vector<float>> one, eight;
+  run(1, one);
+  run(8, eight);
+  CHECK(one == eight);
 }
 
 TEST_CASE("MoE layer gradients match finite differences, router weights and aux losses included", "[moe][grad]") {

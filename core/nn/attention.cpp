@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <vector>
+
+#include "core/simd.h"
 
 namespace peer {
 
@@ -42,25 +43,16 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
 
 namespace {
 
-// 8-float vectors (GCC/Clang vector extension) for the short rows below (a few dozen floats),
-// where a compiler-vectorised loop spends more time in its prologue and remainder than in its
-// body.
-using v8 = float __attribute__((vector_size(32)));
-v8 load8(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 // out[0..n) = sum over t < count of w[t * ws] * x[t * xs + 0..n): every product of the attention
 // core is one of these (a row of weights against rows of q, k, v or their gradients). Each
-// 8-float column block is summed in a register, so no sum waits on a store to memory.
+// 8-float column block is summed in a register (core/simd.h), so no sum waits on a store to
+// memory, and rows of a few dozen floats do not pay a vectorised loop's prologue and remainder.
 void weighted_rows(const float* w, int64_t ws, const float* x, int64_t xs, int64_t count, int64_t n, float* out) {
   int64_t d = 0;
   for (; d + 8 <= n; d += 8) {
     v8 acc = {};
     for (int64_t t = 0; t < count; ++t) acc += w[t * ws] * load8(x + t * xs + d);
-    std::memcpy(out + d, &acc, sizeof acc);
+    store8(out + d, acc);
   }
   for (; d < n; ++d) {
     float acc = 0.0f;

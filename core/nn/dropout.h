@@ -17,7 +17,8 @@ class Dropout {
   // y = x * mask / (1 - p) when training and p > 0, else y = x. y may alias x. A dropped
   // element is x * 0, so NaN and Inf stay visible.
   void forward(const float* x, float* y, int64_t n, bool train, uint64_t step);
-  // dx = dy * mask / (1 - p) for the last forward (identity if it was inactive). dx may alias dy.
+  // dx = dy * mask / (1 - p) for the last forward (identity if it was inactive). dx may alias dy;
+  // like the forward, a dropped NaN or Inf gradient stays NaN.
   void backward(const float* dy, float* dx, int64_t n) const;
 
   // A forward of n elements in parts: begin, then apply on disjoint ranges covering [0, n)
