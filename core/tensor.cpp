@@ -62,6 +62,11 @@ Tensor Tensor::clone() const {
   return t;
 }
 
+void Tensor::copy_from(const Tensor& src) {
+  resize(src.shape());
+  if (numel_) std::memcpy(data(), src.data(), numel_ * sizeof(float));
+}
+
 std::string Tensor::shape_str() const {
   std::string s = "[";
   for (size_t i = 0; i < shape_.size(); ++i) s += (i ? ", " : "") + std::to_string(shape_[i]);

@@ -37,6 +37,9 @@ class Tensor {
   void zero();
   void fill(float v);
   Tensor clone() const;
+  // Takes src's shape and values into this tensor's own storage (resize: no allocation once
+  // large enough), unlike clone(), which allocates every time.
+  void copy_from(const Tensor& src);
   std::string shape_str() const;
 
  private:

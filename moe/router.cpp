@@ -37,8 +37,7 @@ Router::Router(const std::string& name, int64_t d, const RouterOptions& o, InitS
 const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
   const int64_t N = x.dim(0), E = opt_.num_experts, k = opt_.top_k;
   logits_ = &gate.forward(x);
-  scores_.resize({N, E});
-  std::copy_n(logits_->data(), N * E, scores_.data());
+  scores_.copy_from(*logits_);
   noisy_now_ = opt_.kind == RouterKind::NoisyTopK && train;
   if (noisy_now_) {
     noise_logits_ = &noise->forward(x);
@@ -177,8 +176,7 @@ const Tensor& Router::backward(const std::vector<float>& dgate_in) {
       dz[e] += P[e] * (dp[e] - pdp) + opt_.z_loss_coef * 2.0f * lse_[t] * P[e] / float(N);
   }
   const Tensor& dx_gate = gate.backward(dlogits_);
-  dx_.resize(dx_gate.shape());
-  std::copy_n(dx_gate.data(), dx_gate.numel(), dx_.data());
+  dx_.copy_from(dx_gate);
   if (noisy_now_) {
     const Tensor& dx_noise = noise->backward(dnoise_);
     for (int64_t i = 0; i < dx_.numel(); ++i) dx_[i] += dx_noise[i];

@@ -30,7 +30,7 @@ const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
     for (int64_t a = 0; a < N * routing_->k; ++a)
       if (plan_.row_of[a] >= 0) gates_dense_[(a / routing_->k) * E + routing_->expert[a]] = routing_->gate[a];
     const Tensor& y = reference_.forward(experts, x, gates_dense_);
-    std::copy_n(y.data(), N * d, y_.data());
+    y_.copy_from(y);
   } else {
     yg_ = &experts.forward(x, plan_);
     combine(*yg_, true, y_);
@@ -69,7 +69,7 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
   dx_.resize({N, d});
   if (opt_.dense_reference) {
     const Tensor& dx = reference_.backward(d_, dgates_dense_);
-    std::copy_n(dx.data(), N * d, dx_.data());
+    dx_.copy_from(dx);
     for (int64_t a = 0; a < N * k; ++a)
       if (plan_.row_of[a] >= 0) dgate_[a] = dgates_dense_[(a / k) * E + routing_->expert[a]];
   } else {

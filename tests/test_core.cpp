@@ -116,6 +116,17 @@ TEST_CASE("Philox::blocks equals block() one by one, across the 2^32 counter bou
   }
 }
 
+TEST_CASE("Tensor::copy_from takes shape and values into its own storage", "[tensor]") {
+  Tensor src({2, 3}), dst({4, 4});
+  for (int64_t i = 0; i < src.numel(); ++i) src[i] = float(i) + 0.5f;
+  const float* storage = dst.data();
+  dst.copy_from(src);
+  CHECK(dst.shape() == src.shape());
+  CHECK(dst.data() == storage);  // 6 <= 16 elements: no new allocation
+  CHECK(dst.data() != src.data());
+  for (int64_t i = 0; i < src.numel(); ++i) CHECK(dst[i] == src[i]);
+}
+
 // ---- gemm -----------------------------------------------------------------------------------
 
 namespace {
