@@ -109,10 +109,15 @@ void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, 
   }
   const v8 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < rows; ++r) {
+    float* c = C + r * ldc;
+    if (cols == kNR) {  // the common full-width tile: vector stores, no call to memmove
+      for (int h = 0; h < 2; ++h)
+        store8(c + 8 * h, beta == 0.0f ? alpha * acc[r][h] : alpha * acc[r][h] + beta * load8(c + 8 * h));
+      continue;
+    }
     float out[kNR];
     store8(out, alpha * acc[r][0]);
     store8(out + 8, alpha * acc[r][1]);
-    float* c = C + r * ldc;
     if (beta == 0.0f) std::copy_n(out, cols, c);
     else
       for (int64_t j = 0; j < cols; ++j) c[j] = out[j] + beta * c[j];
