@@ -3,8 +3,8 @@
 // PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab 65): the makeMoE shape with a dense
 // FFN, and with makeMoE's sparse MoE (8 experts, noisy top-2, dropless, no aux loss), both
 // without gradient clipping as in the reference; and PEER (experiments/configs/peer.toml).
-// Counters: tokens/s and the process's peak resident memory (run one benchmark per process for
-// a clean peak):
+// Each run starts with untimed warm-up steps, as the reference. Counters: tokens/s and the
+// process's peak resident memory (run one benchmark per process for a clean peak):
 //   build/bench/peer_bench_train_step --benchmark_filter='TrainStep/moe/2'
 #include <sys/resource.h>
 
@@ -20,6 +20,8 @@
 namespace peer {
 namespace {
 
+constexpr int kWarmupSteps = 5;  // makemoe_ref.py's default --warmup
+
 void train_step(benchmark::State& state, const Config& c) {
   const int64_t vocab = 65, B = c.train.batch_size, T = c.model.block_size;
   set_num_threads(int(c.train.threads));
@@ -31,12 +33,16 @@ void train_step(benchmark::State& state, const Config& c) {
   TextDataset data(tokens, 0.1);
   std::vector<int32_t> x, y;
   uint64_t step = 0;
-  for (auto _ : state) {
+  auto one_step = [&] {
     data.batch(Split::Train, B, T, 1, kStreamData, step, x, y);
     double loss = train_on_batch(*model, opt, x, y, B, T, step, c.train.grad_clip, 1e-3, nullptr);
     benchmark::DoNotOptimize(loss);
     ++step;
-  }
+  };
+  // Untimed warm-up steps, as the reference's --warmup: first-touch page faults and the
+  // buffers' first allocation are not part of a training step's cost.
+  for (int i = 0; i < kWarmupSteps; ++i) one_step();
+  for (auto _ : state) one_step();
   state.counters["tokens_per_s"] = benchmark::Counter(double(B * T), benchmark::Counter::kIsIterationInvariantRate);
   rusage u{};
   getrusage(RUSAGE_SELF, &u);

@@ -35,6 +35,8 @@ namespace {
 // so that it does not leave the other threads idle. Splitting costs a little (each chunk packs
 // the expert's weights again), hence the 256-row floor. A chunk's result is the same whichever
 // thread runs it and however the expert was cut. Chunk i of c of expert e: rows r0 .. r0+n.
+// Threads take chunks largest first (dynamic schedule), so that the last ones to start are small
+// and the threads finish close together.
 constexpr int64_t kMinChunkRows = 256;
 
 struct Chunk {
@@ -52,6 +54,7 @@ std::vector<Chunk> chunks(const DispatchPlan& plan, int64_t E) {
     for (int64_t i = 0; i < c; ++i)
       out.push_back({e, r0 + part_begin(i, c, n), part_begin(i + 1, c, n) - part_begin(i, c, n), i, c});
   }
+  std::stable_sort(out.begin(), out.end(), [](const Chunk& a, const Chunk& b) { return a.n > b.n; });
   return out;
 }
 
