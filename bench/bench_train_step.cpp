@@ -1,10 +1,11 @@
-// One training step (batch, then the trainer's train_on_batch: forward, backward, gradient norm
-// and clipping, AdamW) of the language model the config describes, on random tokens like the
-// PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab 65): the makeMoE shape with a dense
-// FFN, and with makeMoE's sparse MoE (8 experts, noisy top-2, dropless, no aux loss), both
-// without gradient clipping as in the reference; and PEER (experiments/configs/peer.toml).
-// Each run starts with untimed warm-up steps, as the reference. Counters: tokens/s and the
-// process's peak resident memory (run one benchmark per process for a clean peak):
+// One training step (batch, then the trainer's train_on_batch: forward, backward, gradient
+// clipping where the config clips, AdamW) of the language model the config describes, on random
+// tokens like the PyTorch reference (`../shared/ref/makemoe_ref.py`, vocab 65): the makeMoE shape
+// with a dense FFN, and with makeMoE's sparse MoE (8 experts, noisy top-2, dropless, no aux
+// loss), both without gradient clipping as in the reference; and PEER
+// (experiments/configs/peer.toml). Each run starts with untimed warm-up steps, as the reference.
+// Counters: tokens/s and the process's peak resident memory (run one benchmark per process for a
+// clean peak):
 //   build/bench/peer_bench_train_step --benchmark_filter='TrainStep/moe/2'
 #include <sys/resource.h>
 

@@ -190,9 +190,10 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   for (int64_t s = first_step; s < S; ++s) {
     auto t0 = std::chrono::steady_clock::now();
     stream_batch(data_, windows, plan_, s, x, y);
+    const bool logged = (s + 1) % c.train.log_every == 0;
     double gn = 0.0;
     const double loss = train_on_batch(*model_, *opt_, x, y, plan_.batch, plan_.block, uint64_t(global_step(phase, s)),
-                                       c.train.grad_clip, sched.at(s), &gn);
+                                       c.train.grad_clip, sched.at(s), logged ? &gn : nullptr);
     if (!std::isfinite(loss)) {
       rec_.failed = std::string("loss is ") + (std::isnan(loss) ? "nan" : "inf") + " at phase " +
                     std::to_string(phase + 1) + " step " + std::to_string(s);
@@ -205,7 +206,7 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
     rec_.tokens_trained = global_step(phase, s + 1) * tokens_per_step;  // right after any resume too
     const double tps = double(rec_.tokens_trained) / rec_.train_s;
     progress.update(s + 1, loss, sched.at(s), tps);
-    if ((s + 1) % c.train.log_every == 0)
+    if (logged)
       log({{"step", global_step(phase, s + 1)}, {"phase", phase + 1}, {"split", "train"}, {"loss", loss},
            {"lr", sched.at(s)}, {"grad_norm", gn}, {"tokens_per_s", tps}});
     if (interrupt_requested() && s + 1 < S) {

@@ -114,8 +114,10 @@ double train_on_batch(LanguageModel& model, AdamW& opt, const std::vector<int32_
   double loss = model.forward(x.data(), y.data(), B, T, true, step);
   if (!std::isfinite(loss)) return loss;
   model.backward();
-  double gn = clip_grad_norm(model.parameters(), grad_clip);
-  if (grad_norm) *grad_norm = gn;
+  if (grad_clip > 0.0 || grad_norm) {  // a pass over every gradient: skipped when nobody needs it
+    double gn = clip_grad_norm(model.parameters(), grad_clip);
+    if (grad_norm) *grad_norm = gn;
+  }
   opt.step(float(lr));
   return loss;
 }
@@ -203,7 +205,8 @@ RunResult Trainer::run() {
   int64_t steps_done = 0;
   for (int64_t step = start_step_; step < total; ++step) {
     auto t0 = std::chrono::steady_clock::now();
-    double gn = 0.0, loss = train_step(step, x, y, &gn);
+    const bool logged = (step + 1) % c.train.log_every == 0;
+    double gn = 0.0, loss = train_step(step, x, y, logged ? &gn : nullptr);
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!std::isfinite(loss)) {
       std::cerr << "\n[train] loss is " << (std::isnan(loss) ? "nan" : "inf") << " at step " << step << "; stopping. "
@@ -217,7 +220,7 @@ RunResult Trainer::run() {
     ++steps_done;
     double tps = double(tokens_per_step * steps_done) / train_seconds;
     progress.update(step + 1, loss, sched.at(step), tps);
-    if ((step + 1) % c.train.log_every == 0)
+    if (logged)
       log(json{{"step", step + 1}, {"split", "train"}, {"loss", loss}, {"lr", sched.at(step)}, {"grad_norm", gn},
                {"tokens_per_s", tps}, {"elapsed_s", elapsed()}}
               .dump());
