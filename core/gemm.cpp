@@ -70,8 +70,10 @@ void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int
       for (int64_t c = 0; c < kNR; c += 8) transpose8(B + (j0 + c) * ldb + k0 + k, ldb, dst + k * kNR + c);
 #endif
   for (; k < kc; ++k) {
-    if (!trans && cols == kNR) {
-      std::copy_n(B + (k0 + k) * ldb + j0, kNR, dst + k * kNR);
+    if (!trans && cols == kNR) {  // vector copies: a memmove call per row costs more than the row
+      const float* src = B + (k0 + k) * ldb + j0;
+      store8(dst + k * kNR, load8(src));
+      store8(dst + k * kNR + 8, load8(src + 8));
       continue;
     }
     int64_t c = 0;
