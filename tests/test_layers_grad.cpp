@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "moe/dense_ffn.h"
 #include "tests/gradcheck.h"
+#include "tests/thread_guard.h"
 
 using namespace peer;
 using gradcheck::copy_of;
@@ -164,6 +165,30 @@ TEST_CASE("LayerNorm: forward normalises each row", "[layernorm]") {
     CHECK(m == Approx(0.0).margin(1e-5));
     CHECK(v == Approx(1.0).epsilon(1e-3));  // var / (var + 1e-5) with var ~ 9
   }
+}
+
+TEST_CASE("LayerNorm and cross_entropy give bit-identical results on 1 and 3 threads", "[layernorm][cross_entropy]") {
+  // Sizes above both layers' threading thresholds; 3 threads do not divide the 8 column blocks
+  // of LayerNorm's parameter gradients evenly.
+  const int64_t N = 300, d = 128, V = 65;
+  Tensor x = random_tensor({N, d}, 321, 1, 2.0f, 0.5f), dy = random_tensor({N, d}, 321, 2);
+  Tensor logits = random_tensor({N, V}, 321, 3, 2.0f);
+  std::vector<int32_t> targets(N);
+  for (int64_t i = 0; i < N; ++i) targets[i] = int32_t(i * 7 % V);
+  auto run = [&](int threads) {
+    ThreadGuard guard(threads);
+    LayerNorm ln("ln", d);
+    fill_normal(ln.weight.value, 321, 4, 0.3f, 1.0f);
+    ln.zero_grad();
+    ln.forward(x);
+    std::vector<std::vector<float>> out = {copy_of(ln.backward(dy)), copy_of(ln.weight.grad), copy_of(ln.bias.grad)};
+    Tensor dlogits;
+    const double loss = cross_entropy(logits, targets.data(), &dlogits);
+    out.push_back(copy_of(dlogits));
+    out.push_back({float(loss), float(loss - double(float(loss)))});
+    return out;
+  };
+  CHECK(run(1) == run(3));
 }
 
 // ---- CausalSelfAttention --------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "core/nn/layernorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -41,14 +42,20 @@ const Tensor& LayerNorm::backward(const Tensor& dy) {
   int64_t n = dy.dim(0), d = weight.value.numel();
   dx_.resize({n, d});
   const float* w = weight.value.data();
-  // Parameter gradients sequentially over rows (deterministic order).
+  // Parameter gradients: threads take column ranges, and each column sums over the rows in
+  // order, so the result does not depend on the thread count.
   if (!weight.frozen) {
     float *dw = weight.grad.data(), *db = bias.grad.data();
-    for (int64_t i = 0; i < n; ++i) {
-      const float *xi = x_->data() + i * d, *gi = dy.data() + i * d;
-      for (int64_t j = 0; j < d; ++j) {
-        dw[j] += (xi[j] - mean_[i]) * rstd_[i] * gi[j];
-        db[j] += gi[j];
+    constexpr int64_t kCols = 16;
+#pragma omp parallel for schedule(static) if (n * d > 32768)
+    for (int64_t j0 = 0; j0 < d; j0 += kCols) {
+      const int64_t j1 = std::min(d, j0 + kCols);
+      for (int64_t i = 0; i < n; ++i) {
+        const float *xi = x_->data() + i * d, *gi = dy.data() + i * d;
+        for (int64_t j = j0; j < j1; ++j) {
+          dw[j] += (xi[j] - mean_[i]) * rstd_[i] * gi[j];
+          db[j] += gi[j];
+        }
       }
     }
   }
