@@ -31,11 +31,6 @@ constexpr int64_t kMC = 72, kNB = 128;  // a task: at most kMC x kNB of C (its A
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// Element (i, j) of op(X) where X is row-major with leading dimension ld.
-inline float at(const float* X, int64_t ld, bool trans, int64_t i, int64_t j) {
-  return trans ? X[j * ld + i] : X[i * ld + j];
-}
-
 #if defined(__AVX2__)
 // dst[k * kNR + c] = src[c * ld + k] for c, k < 8: an 8x8 block of a transposed B, in registers.
 void transpose8(const float* src, int64_t ld, float* dst) {
@@ -60,24 +55,38 @@ void transpose8(const float* src, int64_t ld, float* dst) {
 
 #endif
 
-// Rows k0 .. k0+kc of op(B), columns j0 .. j0+cols (at most kNR), as one panel stored k-major,
-// zero-padded. With AVX2, a whole transposed panel goes 8x8 block by block.
-void pack_b(const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* dst) {
+// Packed B: the kc x n block at rows k0.., columns j0.. of op(B) as n/kNR panels (the last
+// zero-padded), each kc x kNR stored k-major: element (k, j) of the block lies at
+// dst[(j / kNR * kc + k) * kNR + j % kNR].
+//
+// B not transposed: row k of the block is contiguous, so it is read row by row (sequential
+// reads; reading panel by panel instead strides through B and was 15-25% slower on the experts'
+// backward shapes with B out of cache).
+void pack_b_row(const float* src, int64_t n, int64_t kc, int64_t k, float* dst) {
+  int64_t p = 0;
+  for (; p + kNR <= n; p += kNR) {
+    store8(dst + p * kc + k * kNR, load8(src + p));
+    store8(dst + p * kc + k * kNR + 8, load8(src + p + 8));
+  }
+  if (p == n) return;
+  float* d = dst + p * kc + k * kNR;
+  int64_t c = 0;
+  for (; c < n - p; ++c) d[c] = src[p + c];
+  for (; c < kNR; ++c) d[c] = 0.0f;
+}
+
+// B transposed: one panel (columns j0 .. j0+cols of op(B), at most kNR) from cols rows of B;
+// with AVX2, a full panel goes 8x8 block by block.
+void pack_bt_panel(const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* dst) {
   int64_t k = 0;
 #if defined(__AVX2__)
-  if (trans && cols == kNR)
+  if (cols == kNR)
     for (; k + 8 <= kc; k += 8)
       for (int64_t c = 0; c < kNR; c += 8) transpose8(B + (j0 + c) * ldb + k0 + k, ldb, dst + k * kNR + c);
 #endif
   for (; k < kc; ++k) {
-    if (!trans && cols == kNR) {  // vector copies: a memmove call per row costs more than the row
-      const float* src = B + (k0 + k) * ldb + j0;
-      store8(dst + k * kNR, load8(src));
-      store8(dst + k * kNR + 8, load8(src + 8));
-      continue;
-    }
     int64_t c = 0;
-    for (; c < cols; ++c) dst[k * kNR + c] = at(B, ldb, trans, k0 + k, j0 + c);
+    for (; c < cols; ++c) dst[k * kNR + c] = B[(j0 + c) * ldb + k0 + k];
     for (; c < kNR; ++c) dst[k * kNR + c] = 0.0f;
   }
 }
@@ -151,8 +160,13 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     for (int64_t k0 = 0; k0 < K; k0 += kKC) {
       const int64_t kc = std::min(kKC, K - k0);
       const float b = k0 == 0 ? beta : 1.0f;  // later k blocks accumulate onto the first
+      if (trans_b) {
 #pragma omp parallel for schedule(static) if (threaded)
-      for (int64_t p = 0; p < n; p += kNR) pack_b(B, ldb, trans_b, k0, kc, j0 + p, std::min(kNR, n - p), Bp + p * kc);
+        for (int64_t p = 0; p < n; p += kNR) pack_bt_panel(B, ldb, k0, kc, j0 + p, std::min(kNR, n - p), Bp + p * kc);
+      } else {
+#pragma omp parallel for schedule(static) if (threaded)
+        for (int64_t k = 0; k < kc; ++k) pack_b_row(B + (k0 + k) * ldb + j0, n, kc, k, Bp);
+      }
 #pragma omp parallel for schedule(static) if (threaded)
       for (int64_t t = 0; t < row_blocks * col_blocks; ++t) {
         const int64_t r0 = t % row_blocks * rows_per, c0 = t / row_blocks * kNB;
