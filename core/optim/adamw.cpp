@@ -37,6 +37,16 @@ void AdamW::step(float lr) {
   ++t_;
   const float c1 = 1.0f / (1.0f - std::pow(opt_.beta1, float(t_)));
   const float c2 = 1.0f / (1.0f - std::pow(opt_.beta2, float(t_)));
+  // Dense parameters: fixed chunks of all of them in one parallel loop (one region per step, and
+  // the many small parameters do not run on one thread). Each element's update is independent,
+  // so the split does not change any result.
+  struct Chunk {
+    Parameter* p;
+    Moments* s;
+    int64_t i0, n;
+  };
+  constexpr int64_t kChunk = 4096;
+  std::vector<Chunk> work;
   for (Parameter* p : params_) {
     if (!p->trainable()) continue;
     Moments& s = state_.at(p->name);
@@ -44,12 +54,14 @@ void AdamW::step(float lr) {
       update_rows(*p, s, lr, c1, c2);
       continue;
     }
-    const float wd = p->decay ? opt_.weight_decay : 0.0f;
-    const int64_t n = p->value.numel(), chunk = 4096;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i0 = 0; i0 < n; i0 += chunk)
-      adam_update(p->value.data() + i0, p->grad.data() + i0, s.m.data() + i0, s.v.data() + i0,
-                  std::min(chunk, n - i0), lr, opt_.beta1, opt_.beta2, c1, c2, opt_.eps, wd);
+    for (int64_t i0 = 0, n = p->value.numel(); i0 < n; i0 += kChunk) work.push_back({p, &s, i0, std::min(kChunk, n - i0)});
+  }
+#pragma omp parallel for schedule(static)
+  for (size_t w = 0; w < work.size(); ++w) {
+    const Chunk& c = work[w];
+    const float wd = c.p->decay ? opt_.weight_decay : 0.0f;
+    adam_update(c.p->value.data() + c.i0, c.p->grad.data() + c.i0, c.s->m.data() + c.i0, c.s->v.data() + c.i0, c.n, lr,
+                opt_.beta1, opt_.beta2, c1, c2, opt_.eps, wd);
   }
 }
 
