@@ -167,7 +167,7 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 #pragma omp parallel for schedule(static) if (threaded)
         for (int64_t k = 0; k < kc; ++k) pack_b_row(B + (k0 + k) * ldb + j0, n, kc, k, Bp);
       }
-#pragma omp parallel for schedule(static) if (threaded)
+#pragma omp parallel for schedule(dynamic, 1) if (threaded)
       for (int64_t t = 0; t < row_blocks * col_blocks; ++t) {
         const int64_t r0 = t % row_blocks * rows_per, c0 = t / row_blocks * kNB;
         const int64_t r1 = std::min(M, r0 + rows_per), c1 = std::min(n, c0 + kNB);

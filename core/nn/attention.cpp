@@ -81,7 +81,7 @@ void CausalSelfAttention::attend_forward(bool train, uint64_t step) {
   const float scale = 1.0f / std::sqrt(float(hs));
   const float* base = qkv_out_->data();
   attn_drop_.begin(probs_.numel(), train, step);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 4)
   for (int64_t bh = 0; bh < B_ * H_; ++bh) {
     static thread_local std::vector<float> kt, row;
     row.resize(size_t(Tp));
@@ -121,7 +121,7 @@ void CausalSelfAttention::attend_backward(const Tensor& datt) {
   const float* base = qkv_out_->data();
   dqkv_.resize({B_ * T, 3 * C});
   dprobs_.resize(probs_.shape());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 4)
   for (int64_t bh = 0; bh < B_ * H_; ++bh) {
     static thread_local std::vector<float> vt, row;
     row.resize(size_t(Tp));
