@@ -43,22 +43,40 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
 
 namespace {
 
-// out[0..n) = sum over t < count of w[t * ws] * x[t * xs + 0..n): every product of the attention
-// core is one of these (a row of weights against rows of q, k, v or their gradients). Each
-// 8-float column block is summed in a register (core/simd.h), so no sum waits on a store to
-// memory, and rows of a few dozen floats do not pay a vectorised loop's prologue and remainder.
-void weighted_rows(const float* w, int64_t ws, const float* x, int64_t xs, int64_t count, int64_t n, float* out) {
+// Rows r < R of out: out[r * os + 0..n) = sum over t < count of w[r * wr + t * ws] * x[t * xs + 0..n).
+// Each 8-float column block of the R rows is summed in R registers (core/simd.h): R independent
+// chains of FMAs, where one row alone would wait on each FMA's latency, and no sum waits on a
+// store to memory.
+template <int R>
+void rows_block(const float* w, int64_t wr, int64_t ws, const float* x, int64_t xs, int64_t count, int64_t n,
+                float* out, int64_t os) {
   int64_t d = 0;
   for (; d + 8 <= n; d += 8) {
-    v8 acc = {};
-    for (int64_t t = 0; t < count; ++t) acc += w[t * ws] * load8(x + t * xs + d);
-    store8(out + d, acc);
+    v8 acc[R] = {};
+    for (int64_t t = 0; t < count; ++t) {
+      const v8 xt = load8(x + t * xs + d);
+      for (int r = 0; r < R; ++r) acc[r] += w[r * wr + t * ws] * xt;
+    }
+    for (int r = 0; r < R; ++r) store8(out + r * os + d, acc[r]);
   }
-  for (; d < n; ++d) {
-    float acc = 0.0f;
-    for (int64_t t = 0; t < count; ++t) acc += w[t * ws] * x[t * xs + d];
-    out[d] = acc;
-  }
+  for (; d < n; ++d)
+    for (int r = 0; r < R; ++r) {
+      float acc = 0.0f;
+      for (int64_t t = 0; t < count; ++t) acc += w[r * wr + t * ws] * x[t * xs + d];
+      out[r * os + d] = acc;
+    }
+}
+
+// The same for `rows` rows (at most kGroup): every product of the attention core is one of these,
+// a group of rows of weights against rows of q, k, v or their gradients. The causal triangle is
+// handled by zeros: a group runs to the longest row's count, and the weights past a row's own
+// count are zero, which adds exact zeros after (or before) its own terms.
+constexpr int64_t kGroup = 4;
+
+void weighted_rows(const float* w, int64_t wr, int64_t ws, const float* x, int64_t xs, int64_t count, int64_t n,
+                   float* out, int64_t os, int64_t rows) {
+  if (rows == kGroup) return rows_block<kGroup>(w, wr, ws, x, xs, count, n, out, os);
+  for (int64_t r = 0; r < rows; ++r) rows_block<1>(w + r * wr, wr, ws, x, xs, count, n, out + r * os, os);
 }
 
 int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
@@ -83,25 +101,33 @@ void CausalSelfAttention::attend_forward(bool train, uint64_t step) {
   attn_drop_.begin(probs_.numel(), train, step);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t bh = 0; bh < B_ * H_; ++bh) {
-    static thread_local std::vector<float> kt, row;
-    row.resize(size_t(Tp));
+    static thread_local std::vector<float> kt, S;
+    S.resize(size_t(kGroup * Tp));
     const int64_t b = bh / H_, h = bh % H_;
     const float *q = base + b * T * ld + h * hs, *k = q + C, *v = q + 2 * C;
     transpose_padded(k, ld, T, hs, kt);
     float* P = probs_.data() + bh * T * T;
-    for (int64_t i = 0; i < T; ++i) {
-      // Scores up to the end of the vector holding the diagonal; entries past i are unused.
-      weighted_rows(q + i * ld, 1, kt.data(), Tp, hs, std::min(round8(i + 1), Tp), row.data());
-      float mx = -INFINITY, sum = 0.0f, *p = P + i * T;
-      for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j] * scale);
-      for (int64_t j = 0; j <= i; ++j) sum += (p[j] = std::exp(row[j] * scale - mx));
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j <= i; ++j) p[j] *= inv;
-      std::fill(p + i + 1, p + T, 0.0f);
+    for (int64_t i0 = 0; i0 < T; i0 += kGroup) {
+      const int64_t rows = std::min(kGroup, T - i0), end = i0 + rows;
+      // Scores of rows i0 .. end up to the vector holding the last diagonal; entries past a
+      // row's own diagonal are unused.
+      weighted_rows(q + i0 * ld, ld, 1, kt.data(), Tp, hs, std::min(round8(end), Tp), S.data(), Tp, rows);
+      for (int64_t i = i0; i < end; ++i) {
+        const float* s = S.data() + (i - i0) * Tp;
+        float mx = -INFINITY, sum = 0.0f, *p = P + i * T;
+        for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, s[j] * scale);
+        for (int64_t j = 0; j <= i; ++j) sum += (p[j] = std::exp(s[j] * scale - mx));
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j <= i; ++j) p[j] *= inv;
+        std::fill(p + i + 1, p + T, 0.0f);
+      }
     }
     float* D = dropped_.data() + bh * T * T;
     attn_drop_.apply(P, D, bh * T * T, T * T);
-    for (int64_t i = 0; i < T; ++i) weighted_rows(D + i * T, 1, v, ld, i + 1, hs, att_.data() + (b * T + i) * C + h * hs);
+    for (int64_t i0 = 0; i0 < T; i0 += kGroup) {
+      const int64_t rows = std::min(kGroup, T - i0);
+      weighted_rows(D + i0 * T, T, 1, v, ld, i0 + rows, hs, att_.data() + (b * T + i0) * C + h * hs, C, rows);
+    }
   }
 }
 
@@ -123,8 +149,8 @@ void CausalSelfAttention::attend_backward(const Tensor& datt) {
   dprobs_.resize(probs_.shape());
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t bh = 0; bh < B_ * H_; ++bh) {
-    static thread_local std::vector<float> vt, row;
-    row.resize(size_t(Tp));
+    static thread_local std::vector<float> vt, S;
+    S.resize(size_t(kGroup * Tp));
     const int64_t b = bh / H_, h = bh % H_;
     const float *q = base + b * T * ld + h * hs, *k = q + C, *v = q + 2 * C;
     const float* g = datt.data() + b * T * C + h * hs;
@@ -132,21 +158,26 @@ void CausalSelfAttention::attend_backward(const Tensor& datt) {
     transpose_padded(v, ld, T, hs, vt);
     const float *P = probs_.data() + bh * T * T, *D = dropped_.data() + bh * T * T;
     float* dS = dprobs_.data() + bh * T * T;
-    for (int64_t i = 0; i < T; ++i) {
-      float* ds = dS + i * T;
-      weighted_rows(g + i * C, 1, vt.data(), Tp, hs, std::min(round8(i + 1), Tp), row.data());
-      std::copy_n(row.begin(), i + 1, ds);  // gradient w.r.t. the dropped weights
-      std::fill(ds + i + 1, ds + T, 0.0f);
-      attn_drop_.apply_backward(ds, ds, bh * T * T + i * T, i + 1);
-      const float* p = P + i * T;
-      float pdp = 0.0f;
-      for (int64_t j = 0; j <= i; ++j) pdp += p[j] * ds[j];
-      for (int64_t j = 0; j <= i; ++j) ds[j] = p[j] * (ds[j] - pdp) * scale;  // softmax backward
-      weighted_rows(ds, 1, k, ld, i + 1, hs, dq + i * ld);
+    for (int64_t i0 = 0; i0 < T; i0 += kGroup) {
+      const int64_t rows = std::min(kGroup, T - i0), end = i0 + rows;
+      weighted_rows(g + i0 * C, C, 1, vt.data(), Tp, hs, std::min(round8(end), Tp), S.data(), Tp, rows);
+      for (int64_t i = i0; i < end; ++i) {
+        float* ds = dS + i * T;
+        std::copy_n(S.data() + (i - i0) * Tp, i + 1, ds);  // gradient w.r.t. the dropped weights
+        std::fill(ds + i + 1, ds + T, 0.0f);
+        attn_drop_.apply_backward(ds, ds, bh * T * T + i * T, i + 1);
+        const float* p = P + i * T;
+        float pdp = 0.0f;
+        for (int64_t j = 0; j <= i; ++j) pdp += p[j] * ds[j];
+        for (int64_t j = 0; j <= i; ++j) ds[j] = p[j] * (ds[j] - pdp) * scale;  // softmax backward
+      }
+      weighted_rows(dS + i0 * T, T, 1, k, ld, end, hs, dq + i0 * ld, ld, rows);
     }
-    for (int64_t j = 0; j < T; ++j) {
-      weighted_rows(dS + j * T + j, T, q + j * ld, ld, T - j, hs, dq + j * ld + C);
-      weighted_rows(D + j * T + j, T, g + j * C, C, T - j, hs, dq + j * ld + 2 * C);
+    // Keys j0 .. j0+rows: columns of dS and D from row j0 down (above the diagonal they are 0).
+    for (int64_t j0 = 0; j0 < T; j0 += kGroup) {
+      const int64_t rows = std::min(kGroup, T - j0);
+      weighted_rows(dS + j0 * T + j0, 1, T, q + j0 * ld, ld, T - j0, hs, dq + j0 * ld + C, ld, rows);
+      weighted_rows(D + j0 * T + j0, 1, T, g + j0 * C, C, T - j0, hs, dq + j0 * ld + 2 * C, ld, rows);
     }
   }
 }

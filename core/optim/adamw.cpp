@@ -54,7 +54,8 @@ void AdamW::step(float lr) {
       update_rows(*p, s, lr, c1, c2);
       continue;
     }
-    for (int64_t i0 = 0, n = p->value.numel(); i0 < n; i0 += kChunk) work.push_back({p, &s, i0, std::min(kChunk, n - i0)});
+    for (int64_t i0 = 0, n = p->value.numel(); i0 < n; i0 += kChunk)
+      work.push_back({p, &s, i0, std::min(kChunk, n - i0)});
   }
 #pragma omp parallel for schedule(static)
   for (size_t w = 0; w < work.size(); ++w) {
