@@ -95,7 +95,7 @@ void pack_bt_panel(const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t 
 // reads C. Row r of the A tile at step k is a0[r * rs + k * ks], read in place: rows past
 // `rows` repeat the last one and their results are discarded. The 12 accumulators are named
 // variables: GCC spills an array of them to the stack. alpha applies after the sum, so each
-// element is alpha * (sum over k) whatever the tiling.
+// element is alpha times each k block's sum (the k blocks depend on K only) whatever the tiling.
 void tile(int64_t kc, const float* a0, int64_t rs, int64_t ks, const float* Bp, float alpha, float beta, float* C,
           int64_t ldc, int64_t rows, int64_t cols) {
   // The C tile is only touched at the end; a weight gradient's C is usually out of cache, and

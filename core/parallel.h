@@ -1,7 +1,8 @@
-// Thread control. Results never depend on timing: a parallel loop either gives each output to
-// one iteration that computes it in a fixed order (then the schedule may be dynamic, which
-// absorbs a late or descheduled thread: who computes an output never changes how), or sums
-// fixed chunks whose partial results are combined in order (static).
+// Thread control. Results never depend on timing or on the thread count: in a parallel loop
+// each output belongs to one iteration, which computes it in a fixed order (a sum over many
+// elements is split into fixed chunks whose partial sums are combined in order afterwards).
+// Then the schedule may be dynamic, which absorbs a late or descheduled thread: who computes an
+// output never changes how. No per-thread partial sums (OpenMP reductions) anywhere.
 #pragma once
 
 namespace peer {

@@ -45,7 +45,7 @@ const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
     if (fixed_noise_.empty()) {
       // eps_i = Philox normal at offset (step << 32) + i, four per Box-Muller block.
       const Philox rng(seed_, stream_);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * E >= 2048)
       for (int64_t i = 0; i < N * E; i += 4) {
         const std::array<float, 4> z = rng.normal4(((step << 32) + uint64_t(i)) >> 2);
         std::copy_n(z.begin(), std::min<int64_t>(4, N * E - i), eps_.data() + i);
@@ -54,7 +54,7 @@ const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
       if (int64_t(fixed_noise_.size()) < N * E) throw std::invalid_argument("[router] fixed noise shorter than N * E");
       std::copy_n(fixed_noise_.begin(), N * E, eps_.data());
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * E >= 2048)
     for (int64_t i = 0; i < N * E; ++i) scores_[i] += eps_[i] * softplus((*noise_logits_)[i]);
   }
   probs_.resize({N, E});

@@ -167,7 +167,8 @@ TEST_CASE("LayerNorm: forward normalises each row", "[layernorm]") {
   }
 }
 
-TEST_CASE("LayerNorm and cross_entropy give bit-identical results on 1 and 3 threads", "[layernorm][cross_entropy]") {
+TEST_CASE("LayerNorm, cross_entropy and attention give bit-identical results on 1 and 3 threads",
+          "[layernorm][cross_entropy][attention]") {
   // Sizes above both layers' threading thresholds; 3 threads do not divide the 8 column blocks
   // of LayerNorm's parameter gradients evenly.
   const int64_t N = 300, d = 128, V = 65;
@@ -186,6 +187,13 @@ TEST_CASE("LayerNorm and cross_entropy give bit-identical results on 1 and 3 thr
     const double loss = cross_entropy(logits, targets.data(), &dlogits);
     out.push_back(copy_of(dlogits));
     out.push_back({float(loss), float(loss - double(float(loss)))});
+    // Attention with dropout over 10 sequences x 30 positions: heads are scheduled dynamically.
+    CausalSelfAttention attn("attn", d, 8, 0.1f, 321, kStreamLayer);
+    attn.init(InitScheme::Kaiming, 321);
+    attn.zero_grad();
+    out.push_back(copy_of(attn.forward(x, 10, 30, true, 5)));
+    out.push_back(copy_of(attn.backward(dy)));
+    for (Parameter* p : attn.parameters()) out.push_back(copy_of(p->grad));
     return out;
   };
   CHECK(run(1) == run(3));

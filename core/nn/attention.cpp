@@ -70,7 +70,8 @@ void rows_block(const float* w, int64_t wr, int64_t ws, const float* x, int64_t 
 // The same for `rows` rows (at most kGroup): every product of the attention core is one of these,
 // a group of rows of weights against rows of q, k, v or their gradients. The causal triangle is
 // handled by zeros: a group runs to the longest row's count, and the weights past a row's own
-// count are zero, which adds exact zeros after (or before) its own terms.
+// count are zero, which adds exact zeros after (or before) its own terms (for finite q, k, v and
+// gradients; a non-finite one makes the loss non-finite anyway).
 constexpr int64_t kGroup = 4;
 
 void weighted_rows(const float* w, int64_t wr, int64_t ws, const float* x, int64_t xs, int64_t count, int64_t n,

@@ -9,7 +9,7 @@ namespace peer {
 
 namespace {
 void add(const float* a, const float* b, float* out, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 std::string block_name(int64_t layer) { return "blocks." + std::to_string(layer); }
