@@ -15,8 +15,8 @@
 #include "core/optim/adamw.h"
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "experiments/model_factory.h"
-#include "experiments/trainer.h"
+#include "experiments/run/model_factory.h"
+#include "experiments/run/trainer.h"
 
 namespace peer {
 namespace {

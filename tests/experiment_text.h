@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "experiments/experiment.h"
+#include "experiments/jobs/experiment.h"
 
 namespace peer {
 

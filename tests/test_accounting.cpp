@@ -1,4 +1,4 @@
-// Parameter and FLOP accounting (experiments/accounting.h) against hand calculations for a small
+// Parameter and FLOP accounting (experiments/run/accounting.h) against hand calculations for a small
 // shape, against the parameters build_model() actually creates, and the active-parameter matching
 // of the shipped granularity experiments.
 #include <catch2/catch.hpp>
@@ -6,10 +6,10 @@
 #include <cmath>
 #include <string>
 
-#include "experiments/accounting.h"
-#include "experiments/config.h"
-#include "experiments/experiment.h"
-#include "experiments/model_factory.h"
+#include "experiments/run/accounting.h"
+#include "experiments/run/config.h"
+#include "experiments/jobs/experiment.h"
+#include "experiments/run/model_factory.h"
 
 using namespace peer;
 
@@ -145,7 +145,7 @@ TEST_CASE("accounting: shipped granularity sweeps match active parameters") {
     CHECK(has_moe);
     CHECK(has_peer);
   }
-  Experiment gpu = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/granularity-gpu.toml");
+  Experiment gpu = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/configs/granularity-gpu.toml");
   CHECK(gpu.base.model.n_embd >= 512);
   CHECK(gpu.budget.kind == Budget::Kind::Flops);
   for (const Variant& v : gpu.variants)

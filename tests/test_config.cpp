@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "experiments/config.h"
-#include "experiments/corpus.h"
+#include "experiments/run/config.h"
+#include "experiments/run/corpus.h"
 
 using namespace peer;
 

@@ -2,8 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
-#include "experiments/config.h"
-#include "experiments/pools.h"
+#include "experiments/run/config.h"
+#include "experiments/run/pools.h"
 
 using namespace peer;
 

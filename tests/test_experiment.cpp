@@ -1,4 +1,4 @@
-// Experiment files for `peer run` (experiments/experiment.h): base config, variant overrides in
+// Experiment files for `peer run` (experiments/jobs/experiment.h): base config, variant overrides in
 // file order, budgets, and the errors that must stop a sweep before it trains.
 #include <catch2/catch.hpp>
 
@@ -8,8 +8,8 @@
 #include <string>
 
 #include "core/error.h"
-#include "experiments/accounting.h"
-#include "experiments/experiment.h"
+#include "experiments/run/accounting.h"
+#include "experiments/jobs/experiment.h"
 #include "tests/experiment_text.h"
 
 using namespace peer;

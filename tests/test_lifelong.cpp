@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "experiments/experiment.h"
+#include "experiments/jobs/experiment.h"
 #include "tests/experiment_text.h"
-#include "experiments/lifelong_record.h"
-#include "experiments/lifelong_stream.h"
+#include "experiments/lifelong/record.h"
+#include "experiments/lifelong/stream.h"
 
 using namespace peer;
 

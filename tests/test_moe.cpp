@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "experiments/config.h"
+#include "experiments/run/config.h"
 #include "gradcheck.h"
 #include "moe/sparse_moe.h"
 #include "thread_guard.h"

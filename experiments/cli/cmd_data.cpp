@@ -3,7 +3,7 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
-#include "experiments/corpus.h"
+#include "experiments/run/corpus.h"
 
 namespace peer {
 

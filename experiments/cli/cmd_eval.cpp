@@ -5,10 +5,10 @@
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/parallel.h"
-#include "experiments/checkpoint.h"
+#include "experiments/run/checkpoint.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
-#include "experiments/run_data.h"
+#include "experiments/run/data.h"
 
 namespace peer {
 

@@ -2,11 +2,11 @@
 #include <iostream>
 
 #include "core/error.h"
-#include "experiments/checkpoint.h"
+#include "experiments/run/checkpoint.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
-#include "experiments/pools.h"
-#include "experiments/trainer.h"
+#include "experiments/run/pools.h"
+#include "experiments/run/trainer.h"
 
 namespace peer {
 

@@ -7,9 +7,9 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
-#include "experiments/experiment.h"
-#include "experiments/lifelong.h"
-#include "experiments/sweep.h"
+#include "experiments/jobs/experiment.h"
+#include "experiments/lifelong/run.h"
+#include "experiments/sweep/run.h"
 
 namespace fs = std::filesystem;
 

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
-#include "experiments/trainer.h"
+#include "experiments/run/trainer.h"
 
 namespace fs = std::filesystem;
 

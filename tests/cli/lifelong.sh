@@ -1,4 +1,4 @@
-# `peer run` lifelong streams (experiments/lifelong.h): three generated text domains, every method.
+# `peer run` lifelong streams (experiments/lifelong/run.h): three generated text domains, every method.
 #  1. the run exits 0 and writes results.csv (a row per method), loss_matrix.csv, pool_usage.csv
 #     and report.md (the comparison section and every loss matrix);
 #  2. peer_freeze_add: pool 0 after the stream is bit-identical to pool 0 of a run that stopped

@@ -1,0 +1,71 @@
+// Experiment files for `peer run` (DESIGN.md 4b): an [experiment] table, a base run config (a
+// [base] table with the sections of a train config, or base = "file.toml" relative to the
+// experiment file), then
+//   kind = "sweep":    an optional budget and named [variants.NAME] tables of dotted-key overrides;
+//   kind = "lifelong": methods, tokens_per_phase, the pool freeze-and-add uses, [[domains]] (name
+//                      and genres or files; default the four Brown genre groups) and optional
+//                      [method.NAME] override tables.
+// Parsing resolves and validates every variant's (method's) config, so a bad file is an
+// InputError (exit 2) before anything trains.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "experiments/run/config.h"
+#include "peer/expert_pool.h"
+
+namespace peer {
+
+// A budget every variant trains for; None leaves each variant's own train.steps / train.tokens.
+struct Budget {
+  enum class Kind { None, Steps, Tokens, Flops };
+  Kind kind = Kind::None;
+  double value = 0.0;  // steps, tokens or training FLOPs
+  std::string describe() const;  // e.g. "flops = 2e+13 (iso-FLOP)"
+};
+
+struct Variant {
+  std::string name;               // also its folder name: [A-Za-z0-9._-]+
+  std::vector<std::string> sets;  // "key=TOML literal", in file order
+  Config config;                  // base + sets, validated; the budget is not applied yet
+};
+
+// One domain of a lifelong stream: its text is the base data config with these genres or files.
+struct Domain {
+  std::string name;
+  DataConfig data;
+};
+
+struct LifelongSpec {
+  std::vector<Domain> domains;  // in stream order
+  int64_t tokens_per_phase = 0;
+  int64_t eval_tokens = 0;       // held-out tokens per domain scored after each phase; 0 = all
+  PoolShape pool;                // what peer_freeze_add adds at each new domain
+  bool freeze_query = false;     // peer_freeze_add also freezes the query networks
+  bool freeze_non_expert = false;  // ... and everything outside the PEER layers
+};
+
+struct Experiment {
+  std::string path;  // the experiment file
+  std::string kind;  // "sweep" | "lifelong"
+  std::string description;
+  Budget budget;
+  Config base;
+  std::vector<Variant> variants;  // sweep: in file order; lifelong: one per method, in `methods` order
+  LifelongSpec lifelong;
+};
+
+// The methods a lifelong stream compares, and the FFN each trains (joint's can be overridden).
+const std::vector<std::string>& lifelong_methods();
+
+Experiment load_experiment(const std::string& path);
+// origin names the text in messages; a relative `base = "file"` is looked up in base_dir.
+Experiment parse_experiment(const std::string& text, const std::string& origin, const std::string& base_dir);
+
+// Sets train.steps from the budget (train.tokens = 0): steps as given, ceil(tokens / tokens per
+// step), or floor(flops / (training FLOPs per token * tokens per step)) — the last needs the
+// vocabulary size. Throws InputError starting with `who` when that leaves fewer than one step.
+void apply_budget(Config& c, const Budget& b, int64_t vocab_size, const std::string& who);
+
+}  // namespace peer

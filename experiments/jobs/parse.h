@@ -1,0 +1,28 @@
+// Pieces of experiment-file parsing shared by sweeps (experiment.cpp) and lifelong streams
+// (lifelong/config.cpp). Internal to experiments/.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <toml++/toml.h>
+#include <vector>
+
+#include "experiments/jobs/experiment.h"
+
+namespace peer {
+
+// A node as the TOML literal parse_config's overrides take ("32", "'topk'", "[ 'a' ]").
+std::string literal(const toml::node& n);
+// Names of variants, methods and domains (also folder names): [A-Za-z0-9._-]+, not "." or "..".
+bool valid_name(const std::string& s);
+
+// base + `sets` + the dotted overrides of table t (may be null), validated. refuse(key) returns
+// why a key may not be overridden here, or "". Messages start with `where`.
+Variant parse_overrides(const std::string& name, const toml::table* t, const Config& base,
+                        std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
+                        const std::string& where, const std::string& base_origin);
+
+// Fills e.lifelong and e.variants (one per method) from a kind = "lifelong" file.
+void parse_lifelong(const toml::table& root, Experiment& e, const std::string& origin);
+
+}  // namespace peer

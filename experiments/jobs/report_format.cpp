@@ -1,0 +1,68 @@
+#include "experiments/jobs/report_format.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "core/io/atomic_file.h"
+
+namespace fs = std::filesystem;
+
+namespace peer {
+
+namespace {
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+}  // namespace
+
+std::string fmt(const char* printf_format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, printf_format, v);
+  return buf;
+}
+
+std::string si(double v) {
+  const char* units[] = {"", "K", "M", "G", "T", "P", "E"};
+  int u = 0;
+  while (std::fabs(v) >= 1000.0 && u < 6) v /= 1000.0, ++u;
+  return fmt(u == 0 ? "%.0f" : "%.3g", v) + units[u];
+}
+
+std::string duration(double s) {
+  return s < 60 ? fmt("%.0fs", s) : fmt("%.0fm", std::floor(s / 60)) + fmt("%02.0fs", std::fmod(s, 60.0));
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string gnuplot_preamble(int width, int height) {
+  const std::string size = std::to_string(width) + "," + std::to_string(height);
+  return "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size " + size +
+         " font 'sans,11' } else { set terminal png size " + size + " }\nset termoption noenhanced\nset grid\n";
+}
+
+bool run_gnuplot(const std::string& out_dir, const std::string& script) {
+  fs::create_directories(fs::path(out_dir) / "plots");
+  write_file_atomic((fs::path(out_dir) / "plots" / "plots.gp").string(), script);
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::cerr << "[run] gnuplot not found: no plots (data and script are in " << out_dir << "/plots)\n";
+    return false;
+  }
+  std::string cmd = "cd " + shell_quote(out_dir) + " && gnuplot plots/plots.gp 2> plots/gnuplot.log";
+  if (std::system(cmd.c_str()) != 0) {
+    std::cerr << "[run] gnuplot failed (see " << out_dir << "/plots/gnuplot.log): no plots\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace peer

@@ -1,0 +1,129 @@
+#include "experiments/run/checkpoint.h"
+
+#include <cstring>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/io/safetensors.h"
+
+namespace peer {
+
+namespace {
+constexpr const char* kFormat = "peer-checkpoint-1";
+
+std::string vocab_json(const Tokenizer& tok) {
+  nlohmann::json a = nlohmann::json::array();
+  for (unsigned char c : tok.symbols()) a.push_back(int(c));
+  return a.dump();
+}
+
+void copy_into(const std::string& path, const std::string& name, const Tensor& src, Tensor& dst) {
+  if (src.shape() != dst.shape())
+    throw InputError("checkpoint '" + path + "': tensor '" + name + "' has shape " + src.shape_str() +
+                     " but the model expects " + dst.shape_str() + " (a checkpoint of a different model shape?)");
+  std::memcpy(dst.data(), src.data(), size_t(dst.numel()) * sizeof(float));
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, const Config& config,
+                     const Tokenizer& tok, int64_t step) {
+  std::vector<std::pair<std::string, const Tensor*>> tensors;
+  for (Parameter* p : model.parameters()) tensors.emplace_back("model." + p->name, &p->value);
+  if (opt) {
+    for (auto& [name, s] : opt->state()) {
+      tensors.emplace_back("optim.m." + name, &s.m);
+      tensors.emplace_back("optim.v." + name, &s.v);
+    }
+  }
+  nlohmann::json pools = nlohmann::json::object(), frozen = nlohmann::json::array();
+  for (auto& [name, layer] : peer_layers(model))
+    for (auto& pool : layer->pools)
+      pools[name].push_back({{"n1", pool->shape.n1}, {"n2", pool->shape.n2}, {"frozen", pool->frozen()}});
+  for (const Parameter* p : model.parameters())
+    if (p->frozen) frozen.push_back(p->name);
+  Metadata meta = {{"peer.format", kFormat},
+                   {"peer.pools", pools.dump()},
+                   {"peer.frozen", frozen.dump()},
+                   {"peer.config", to_toml(config)},
+                   {"peer.vocab", vocab_json(tok)},
+                   {"peer.step", std::to_string(step)},
+                   {"peer.optim_steps", std::to_string(opt ? opt->steps() : 0)}};
+  save_safetensors(path, tensors, meta);
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  Metadata meta = read_safetensors_metadata(path);
+  if (meta["peer.format"] != kFormat) throw InputError("checkpoint '" + path + "': not a peer checkpoint");
+  CheckpointInfo info;
+  info.config = parse_config(meta["peer.config"], path + " (stored config)");
+  std::string symbols;
+  try {
+    for (int c : nlohmann::json::parse(meta["peer.vocab"])) symbols.push_back(char(c));
+    info.step = std::stoll(meta["peer.step"]);
+  } catch (const std::exception& e) {
+    throw InputError("checkpoint '" + path + "': bad metadata: " + e.what());
+  }
+  info.tokenizer = Tokenizer::from_symbols(symbols);
+  info.pools = meta.count("peer.pools") ? meta["peer.pools"] : "{}";
+  info.frozen = meta.count("peer.frozen") ? meta["peer.frozen"] : "[]";
+  return info;
+}
+
+std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model) {
+  std::vector<std::pair<std::string, PeerLayer*>> out;
+  for (size_t l = 0; l < model.blocks.size(); ++l)
+    if (auto* p = dynamic_cast<PeerLayer*>(model.blocks[l]->ffn.get()))
+      out.emplace_back("blocks." + std::to_string(l) + ".ffn", p);
+  return out;
+}
+
+void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
+  try {
+    nlohmann::json pools = nlohmann::json::parse(info.pools);
+    for (auto& [name, layer] : peer_layers(model)) {
+      if (!pools.contains(name)) continue;
+      const auto& list = pools[name];
+      for (size_t i = layer->pools.size(); i < list.size(); ++i)
+        layer->add_pool({list[i].at("n1").get<int64_t>(), list[i].at("n2").get<int64_t>()});
+    }
+    std::set<std::string> frozen = nlohmann::json::parse(info.frozen).get<std::set<std::string>>();
+    for (Parameter* p : model.parameters())
+      if (!p->buffer) p->frozen = frozen.count(p->name) > 0;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("checkpoint: bad pool or frozen metadata: ") + e.what());
+  }
+}
+
+void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt) {
+  SafetensorsFile f = load_safetensors(path);
+  auto find = [&](const std::string& name) -> const Tensor& {
+    auto it = f.tensors.find(name);
+    if (it == f.tensors.end()) throw InputError("checkpoint '" + path + "': tensor '" + name + "' is missing");
+    return it->second;
+  };
+  for (Parameter* p : model.parameters()) copy_into(path, p->name, find("model." + p->name), p->value);
+  if (opt) {
+    for (auto& [name, s] : opt->state()) {
+      copy_into(path, "optim.m." + name, find("optim.m." + name), s.m);
+      copy_into(path, "optim.v." + name, find("optim.v." + name), s.v);
+    }
+    opt->set_steps(std::stoll(f.metadata["peer.optim_steps"]));
+  }
+}
+
+}  // namespace peer
+
+namespace peer {
+
+TrainedModel load_trained_model(const std::string& run_dir) {
+  std::string path = run_dir + "/checkpoint.safetensors";
+  TrainedModel t;
+  t.info = read_checkpoint_info(path);
+  t.model = build_model(t.info.config, t.info.tokenizer.vocab_size());
+  restore_structure(*t.model, t.info);
+  load_checkpoint(path, *t.model, nullptr);
+  return t;
+}
+
+}  // namespace peer

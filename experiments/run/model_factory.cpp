@@ -1,0 +1,70 @@
+#include "experiments/run/model_factory.h"
+
+#include "core/rng.h"
+#include "moe/dense_ffn.h"
+#include "moe/sparse_moe.h"
+
+namespace peer {
+
+MoEOptions moe_options(const Config& c) {
+  MoEOptions o;
+  o.router.kind = parse_router(c.moe.router);
+  o.router.num_experts = c.moe.num_experts;
+  o.router.top_k = c.moe.top_k;
+  o.router.load_balance_coef = float(c.moe.load_balance_coef);
+  o.router.importance_coef = float(c.moe.importance_coef);
+  o.router.z_loss_coef = float(c.moe.z_loss_coef);
+  o.d_expert = c.d_expert();
+  o.activation = parse_activation(c.model.activation);
+  o.capacity_factor = c.moe.capacity_factor;
+  o.eval_capacity_factor = c.moe.eval_capacity_factor;
+  o.num_shared = c.moe.num_shared;
+  o.dropout = float(c.model.dropout);
+  return o;
+}
+
+PeerOptions peer_options(const Config& c) {
+  PeerOptions o;
+  o.heads = c.peer.heads;
+  o.top_k = c.peer.top_k;
+  o.d_key = c.peer.d_key;
+  o.activation = parse_activation(c.peer.activation);
+  o.query_batchnorm = c.peer.query_batchnorm;
+  o.key_init_std = float(c.peer.key_init_std);
+  o.expert_init_std = float(c.peer.expert_init_std);
+  return o;
+}
+
+std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) {
+  TransformerShape s;
+  s.vocab_size = vocab_size;
+  s.n_embd = c.model.n_embd;
+  s.n_head = c.model.n_head;
+  s.n_layer = c.model.n_layer;
+  s.block_size = c.model.block_size;
+  s.dropout = float(c.model.dropout);
+  s.init = parse_init(c.model.init);
+  s.seed = uint64_t(c.train.seed);
+  Activation act = parse_activation(c.model.activation);
+  auto ffn = [&](int64_t layer, const std::string& name) -> std::unique_ptr<RowModule> {
+    // Dropout streams: each block owns 16 (attention uses the first two, the FFN slot from 8).
+    uint64_t stream = kStreamLayer + 16 * uint64_t(layer) + 8;
+    if (c.is_expert_block(layer) && c.model.ffn == "moe")
+      return std::make_unique<SparseMoE>(name, s.n_embd, moe_options(c), s.init, s.seed, stream);
+    if (c.is_expert_block(layer) && c.model.ffn == "peer") {
+      auto [n1, n2] = c.peer_sides();
+      return std::make_unique<PeerLayer>(name, s.n_embd, peer_options(c), PoolShape{n1, n2}, s.init, s.seed);
+    }
+    return std::make_unique<DenseFFN>(name, s.n_embd, c.d_ff(), act, s.dropout, s.init, s.seed, stream);
+  };
+  return std::make_unique<LanguageModel>(s, ffn);
+}
+
+int64_t count_parameters(LanguageModel& m) {
+  int64_t n = 0;
+  for (const Parameter* p : m.parameters())
+    if (!p->buffer) n += p->value.numel();
+  return n;
+}
+
+}  // namespace peer

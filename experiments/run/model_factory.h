@@ -1,0 +1,19 @@
+// Builds the language model a Config describes.
+#pragma once
+
+#include <memory>
+
+#include "core/nn/transformer.h"
+#include "experiments/run/config.h"
+#include "moe/sparse_moe.h"
+#include "peer/peer_layer.h"
+
+namespace peer {
+
+MoEOptions moe_options(const Config& c);
+PeerOptions peer_options(const Config& c);
+std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size);
+// Trained and frozen parameters; buffers (BatchNorm running statistics) are not counted.
+int64_t count_parameters(LanguageModel& m);
+
+}  // namespace peer

@@ -1,0 +1,64 @@
+#include "experiments/run/pools.h"
+
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "experiments/run/checkpoint.h"
+
+namespace peer {
+
+int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
+  auto layers = peer_layers(model);
+  if (o.freeze_non_expert) {
+    std::set<const Parameter*> inside;
+    for (auto& [name, layer] : layers)
+      for (const Parameter* p : layer->parameters()) inside.insert(p);
+    for (Parameter* p : model.parameters())
+      if (!inside.count(p) && !p->buffer) p->frozen = true;
+  }
+  for (auto& [name, layer] : layers) {
+    for (auto& pool : layer->pools)
+      if (o.freeze_existing) pool->set_frozen(true);
+    layer->query.set_frozen(o.freeze_query);
+    if (layer->query_bn) layer->query_bn->set_frozen(o.freeze_query);
+    layer->add_pool(o.shape);
+  }
+  return int64_t(layers.size());
+}
+
+std::unique_ptr<AdamW> grow_pools_keep_optimizer(LanguageModel& model, const GrowOptions& o, AdamW& old,
+                                                 const AdamWOptions& opt, const std::string& who) {
+  if (grow_pools(model, o) == 0) throw InputError(who + " has no PEER layer to add a pool to");
+  auto grown = std::make_unique<AdamW>(model.parameters(), opt);
+  grown->adopt_state(old);
+  return grown;
+}
+
+PoolShape parse_pool_size(const std::string& text, const std::string& flag) {
+  auto bad = [&](const std::string& why) { return InputError(flag + " '" + text + "': " + why); };
+  // A whole number and nothing after it (std::stoll alone would read "8x8x8" or "64abc" as 8, 64).
+  auto whole = [](const std::string& s) {
+    size_t end = 0;
+    const int64_t v = std::stoll(s, &end);
+    if (end != s.size()) throw std::invalid_argument("trailing text");
+    return v;
+  };
+  try {
+    size_t x = text.find('x');
+    if (x != std::string::npos) {
+      PoolShape s{whole(text.substr(0, x)), whole(text.substr(x + 1))};
+      if (s.n1 < 1 || s.n2 < 1) throw bad("both sides must be >= 1");
+      return s;
+    }
+    int64_t n = whole(text);
+    auto side = int64_t(std::llround(std::sqrt(double(n))));
+    if (n < 1 || side * side != n) throw bad("not n1 * n2 with n1 = n2 (give N1xN2 for a non-square pool)");
+    return {side, side};
+  } catch (const std::logic_error&) {
+    throw bad("expected N or N1xN2");
+  }
+}
+
+}  // namespace peer

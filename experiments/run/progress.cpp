@@ -1,0 +1,45 @@
+#include "experiments/run/progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace peer {
+
+Progress::Progress(int64_t total, int64_t plain_every, std::string label)
+    : total_(total), plain_every_(plain_every), label_(std::move(label)), tty_(::isatty(STDERR_FILENO)) {
+  start_ = last_draw_ = std::chrono::steady_clock::now();
+}
+
+std::string Progress::eta(int64_t step) const {
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (step <= first_step_) return "?";
+  int64_t s = int64_t(elapsed / double(step - first_step_) * double(total_ - step));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%ldm%02lds", long(s / 60), long(s % 60));
+  return buf;
+}
+
+void Progress::update(int64_t step, double loss, double lr, double tokens_per_s) {
+  if (first_step_ < 0) first_step_ = step - 1;
+  auto now = std::chrono::steady_clock::now();
+  bool draw = tty_ ? std::chrono::duration<double>(now - last_draw_).count() > 0.2 || step == total_
+                   : step % plain_every_ == 0;
+  if (!draw) return;
+  last_draw_ = now;
+  std::fprintf(stderr, "%s[%s] step %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s", tty_ ? "\r" : "",
+               label_.c_str(), long(step), long(total_), loss, lr, tokens_per_s, eta(step).c_str(),
+               tty_ ? "   " : "\n");
+  std::fflush(stderr);
+}
+
+void Progress::eval(int64_t step, double train_loss, double val_loss) {
+  std::fprintf(stderr, "%s[%s] step %ld: train loss %.4f, val loss %.4f\n", tty_ ? "\r\033[K" : "", label_.c_str(),
+               long(step), train_loss, val_loss);
+}
+
+void Progress::finish() {
+  if (tty_) std::fprintf(stderr, "\n");
+}
+
+}  // namespace peer

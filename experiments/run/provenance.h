@@ -1,0 +1,20 @@
+// Where and when a result was produced, so runs made on different days and machines can be
+// compared: the source commit, the device, the thread count and the date.
+#pragma once
+
+#include <string>
+
+#include "experiments/run/config.h"
+
+namespace peer {
+
+struct Provenance {
+  std::string commit;  // `git rev-parse --short HEAD` of the source tree (+dirty), or "unknown"
+  std::string device;  // "cpu (<model name>)" or "cuda (<GPU name>)"
+  int64_t threads = 0;
+  std::string date;    // local time, "2025-01-31 14:05:00 +0100"
+};
+
+Provenance current_provenance(const Config& c);
+
+}  // namespace peer
