@@ -20,7 +20,6 @@
 #include "experiments/run/provenance.h"
 #include "experiments/run/run_folder.h"
 #include "experiments/run/train_loop.h"
-#include "experiments/run/train_step.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
