@@ -16,7 +16,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "experiments/run/model_factory.h"
-#include "experiments/run/trainer.h"
+#include "experiments/run/train_step.h"
 
 namespace peer {
 namespace {

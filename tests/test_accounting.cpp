@@ -132,10 +132,10 @@ TEST_CASE("accounting: shipped granularity sweeps match active parameters") {
   for (const char* file : {"granularity.toml", "granularity-quick.toml", "granularity-gpu.toml"}) {
     INFO(file);
     Experiment e = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/configs/" + file);
-    REQUIRE(e.variants.front().name == "dense");
-    const double dense = double(account(e.variants.front().config, 85).ffn_active_params);
+    REQUIRE(e.jobs.front().name == "dense");
+    const double dense = double(account(e.jobs.front().config, 85).ffn_active_params);
     bool has_moe = false, has_peer = false;
-    for (const Variant& v : e.variants) {
+    for (const Job& v : e.jobs) {
       INFO(v.name);
       has_moe |= v.config.model.ffn == "moe";
       has_peer |= v.config.model.ffn == "peer";
@@ -148,7 +148,7 @@ TEST_CASE("accounting: shipped granularity sweeps match active parameters") {
   Experiment gpu = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/configs/granularity-gpu.toml");
   CHECK(gpu.base.model.n_embd >= 512);
   CHECK(gpu.budget.kind == Budget::Kind::Flops);
-  for (const Variant& v : gpu.variants)
+  for (const Job& v : gpu.jobs)
     if (v.name == "peer-paper") {
       CHECK(v.config.peer.num_experts == 1024 * 1024);
       CHECK(v.config.peer.heads == 8);

@@ -42,17 +42,17 @@ data.files = ["a.txt", "b.txt"]
   CHECK(e.kind == "sweep");
   CHECK(e.budget.kind == Budget::Kind::Steps);
   CHECK(e.base.model.n_embd == 32);
-  REQUIRE(e.variants.size() == 3);
-  CHECK(e.variants[0].name == "zeta");
-  CHECK(e.variants[1].name == "alpha");
-  CHECK(e.variants[2].name == "mid");
-  CHECK(e.variants[0].sets.empty());
-  CHECK(e.variants[1].config.model.ffn == "moe");
-  CHECK(e.variants[1].config.moe.num_experts == 32);
-  CHECK(e.variants[1].config.model.n_embd == 32);  // from the base
-  CHECK(e.variants[2].config.model.ffn == "peer");
-  CHECK(e.variants[2].config.peer.num_experts == 256);
-  CHECK(e.variants[2].config.data.files == std::vector<std::string>{"a.txt", "b.txt"});
+  REQUIRE(e.jobs.size() == 3);
+  CHECK(e.jobs[0].name == "zeta");
+  CHECK(e.jobs[1].name == "alpha");
+  CHECK(e.jobs[2].name == "mid");
+  CHECK(e.jobs[0].sets.empty());
+  CHECK(e.jobs[1].config.model.ffn == "moe");
+  CHECK(e.jobs[1].config.moe.num_experts == 32);
+  CHECK(e.jobs[1].config.model.n_embd == 32);  // from the base
+  CHECK(e.jobs[2].config.model.ffn == "peer");
+  CHECK(e.jobs[2].config.peer.num_experts == 256);
+  CHECK(e.jobs[2].config.data.files == std::vector<std::string>{"a.txt", "b.txt"});
 }
 
 TEST_CASE("experiment: base from a file next to the experiment") {
@@ -62,12 +62,12 @@ TEST_CASE("experiment: base from a file next to the experiment") {
   std::ofstream(dir / "exp.toml") << "base = \"base.toml\"\n[experiment]\nkind = \"sweep\"\n[variants.a]\n";
   Experiment e = load_experiment((dir / "exp.toml").string());
   CHECK(e.base.model.n_embd == 48);
-  CHECK(e.variants.at(0).config.model.n_head == 4);
+  CHECK(e.jobs.at(0).config.model.n_head == 4);
   std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("experiment: budgets set train.steps") {
-  Config c = parse_text("[experiment]\nkind = \"sweep\"\n" + kBase + "[variants.a]\n").variants[0].config;
+  Config c = parse_text("[experiment]\nkind = \"sweep\"\n" + kBase + "[variants.a]\n").jobs[0].config;
   const int64_t per_step = 4 * 16;
   Config s = c;
   apply_budget(s, {Budget::Kind::Steps, 12}, 10, "a");

@@ -232,28 +232,28 @@ TEST_CASE("lifelong: a valid stream file parses", "[lifelong]") {
   CHECK(e.lifelong.domains[1].data.source == "files");
   CHECK(e.lifelong.domains[1].data.files == std::vector<std::string>{"a.txt", "dir"});
   CHECK(e.lifelong.domains[1].data.genres.empty());
-  REQUIRE(e.variants.size() == 5);  // default: every method, in the documented order
-  CHECK(e.variants[3].name == "peer_freeze_add");
+  REQUIRE(e.jobs.size() == 5);  // default: every method, in the documented order
+  CHECK(e.jobs[3].name == "peer_freeze_add");
   // joint's FFN was overridden here; the others are fixed by the method.
-  CHECK(e.variants[4].config.model.ffn == "dense");
+  CHECK(e.jobs[4].config.model.ffn == "dense");
   // moe reads 8 x 16 = 128 tokens a step: ceil(1000 / 128) = 8 steps per phase
-  CHECK(e.variants[1].config.train.steps == 8);
-  CHECK(e.variants[1].config.train.batch_size == 8);
-  CHECK(e.variants[0].config.train.steps == 16);  // ceil(1000 / 64)
+  CHECK(e.jobs[1].config.train.steps == 8);
+  CHECK(e.jobs[1].config.train.batch_size == 8);
+  CHECK(e.jobs[0].config.train.steps == 16);  // ceil(1000 / 64)
 }
 
 TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps", "[lifelong]") {
   Experiment e = parse_text(head("methods = [\"dense\", \"moe\", \"peer\", \"peer_freeze_add\", \"joint\"]\n") + kBase + kDomains);
   const std::vector<std::pair<std::string, std::string>> want = {
       {"dense", "dense"}, {"moe", "moe"}, {"peer", "peer"}, {"peer_freeze_add", "peer"}, {"joint", "peer"}};
-  REQUIRE(e.variants.size() == want.size());
+  REQUIRE(e.jobs.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     INFO(want[i].first);
-    CHECK(e.variants[i].name == want[i].first);
-    CHECK(e.variants[i].config.model.ffn == want[i].second);
-    CHECK(e.variants[i].config.train.steps == 16);  // ceil(1000 / (4 * 16))
-    CHECK(e.variants[i].config.train.tokens == 0);
-    CHECK(e.variants[i].config.model.n_embd == 32);  // from the base
+    CHECK(e.jobs[i].name == want[i].first);
+    CHECK(e.jobs[i].config.model.ffn == want[i].second);
+    CHECK(e.jobs[i].config.train.steps == 16);  // ceil(1000 / (4 * 16))
+    CHECK(e.jobs[i].config.train.tokens == 0);
+    CHECK(e.jobs[i].config.model.n_embd == 32);  // from the base
   }
   // the pool freeze-and-add uses defaults to the base's PEER pool (64 = 8 x 8)
   CHECK(e.lifelong.pool.n1 == 8);
@@ -261,14 +261,14 @@ TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps"
 
   // A subset, in the file's order; exact multiples need no rounding.
   Experiment f = parse_text(head("methods = [\"joint\", \"dense\"]\n", "tokens_per_phase = 128\n") + kBase + kDomains);
-  REQUIRE(f.variants.size() == 2);
-  CHECK(f.variants[0].name == "joint");
-  CHECK(f.variants[1].name == "dense");
-  CHECK(f.variants[0].config.train.steps == 2);
-  CHECK(f.variants[1].config.train.steps == 2);
+  REQUIRE(f.jobs.size() == 2);
+  CHECK(f.jobs[0].name == "joint");
+  CHECK(f.jobs[1].name == "dense");
+  CHECK(f.jobs[0].config.train.steps == 2);
+  CHECK(f.jobs[1].config.train.steps == 2);
 
   // phase_plan: one phase per domain, S from train.steps, joint only for joint
-  const PhasePlan pj = phase_plan(f.lifelong, f.variants[0]), pd = phase_plan(f.lifelong, f.variants[1]);
+  const PhasePlan pj = phase_plan(f.lifelong, f.jobs[0]), pd = phase_plan(f.lifelong, f.jobs[1]);
   CHECK(pj.joint);
   CHECK_FALSE(pd.joint);
   CHECK(pj.phases == 2);

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/exit_code.h"
 #include "peer/product_keys.h"
 
 namespace peer {
@@ -46,7 +47,7 @@ int cmd_bench(int argc, char** argv) {
                       {"check"});
   if (a.has("help")) {
     std::cout << kHelp;
-    return 0;
+    return kExitOk;
   }
   if (a.positional.size() != 1 || a.positional[0] != "retrieval")
     throw InputError("expected `peer bench retrieval` (see --help)");
@@ -96,13 +97,13 @@ int cmd_bench(int argc, char** argv) {
                         {"d_key", D},            {"threads", num_threads()}, {"product_key_ms", pk_s * 1e3},
                         {"product_key_rows_per_s", pk_rate}, {"brute_force_rows_per_s", bf_rate},
                         {"speedup", pk_rate / bf_rate}};
-  int rc = 0;
+  int rc = kExitOk;
   if (a.has("check")) {
     bool same = std::equal(bidx.begin(), bidx.end(), idx.begin()) && std::equal(bsc.begin(), bsc.end(), sc.begin());
     std::printf("  check       : %s on %ld rows (indices and scores %s)\n", same ? "OK" : "MISMATCH",
                 long(brute_rows), same ? "identical" : "differ");
     out["check"] = same;
-    rc = same ? 0 : 1;
+    rc = same ? kExitOk : kExitFailed;
   }
   std::cout << out.dump() << "\n";
   return rc;

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/exit_code.h"
 #include "experiments/run/corpus.h"
 
 namespace peer {
@@ -20,7 +21,7 @@ int cmd_data(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2, {"source", "out", "from"});
   if (a.has("help")) {
     std::cout << kHelp;
-    return 0;
+    return kExitOk;
   }
   if (a.positional.empty()) throw InputError("missing data command (expected: prepare; see --help)");
   if (a.positional[0] != "prepare" || a.positional.size() != 1)
@@ -28,7 +29,7 @@ int cmd_data(int argc, char** argv) {
   if (a.get("source", "brown") != "brown")
     throw InputError("--source: unknown source '" + a.get("source") + "' (expected brown)");
   prepare_brown(a.get("out", "data/brown"), a.get("from"));
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace peer

@@ -5,10 +5,13 @@
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/parallel.h"
-#include "experiments/run/checkpoint.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
 #include "experiments/run/data.h"
+#include "experiments/run/evaluate.h"
+#include "experiments/run/exit_code.h"
+#include "experiments/run/run_folder.h"
+#include "experiments/run/sample.h"
 
 namespace peer {
 
@@ -36,9 +39,9 @@ int cmd_eval(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2, {"data", "batches"});
   if (a.has("help")) {
     std::cout << kEvalHelp;
-    return 0;
+    return kExitOk;
   }
-  TrainedModel t = load_trained_model(single_dir(a));
+  OpenedRun t = open_trained_run(single_dir(a), false);
   const Config& c = t.info.config;
   set_num_threads(int(c.train.threads));
   nlohmann::json out = {{"step", t.info.step}};
@@ -59,25 +62,25 @@ int cmd_eval(int argc, char** argv) {
     out["val_loss"] = estimate_loss(*t.model, *d.dataset, Split::Val, c, batches);
   }
   std::cout << out.dump() << "\n";
-  return 0;
+  return kExitOk;
 }
 
 int cmd_sample(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2, {"prompt", "tokens", "temperature", "top-k", "seed"});
   if (a.has("help")) {
     std::cout << kSampleHelp;
-    return 0;
+    return kExitOk;
   }
   int64_t tokens = a.get_int("tokens", 500), top_k = a.get_int("top-k", 0), seed = a.get_int("seed", 1);
   double temperature = a.get_double("temperature", 1.0);
   if (tokens < 0) throw InputError("--tokens must be >= 0");
   if (!(temperature > 0.0)) throw InputError("--temperature must be > 0");
   if (top_k < 0) throw InputError("--top-k must be >= 0 (0 = all)");
-  TrainedModel t = load_trained_model(single_dir(a));
+  OpenedRun t = open_trained_run(single_dir(a), false);
   set_num_threads(int(t.info.config.train.threads));
   std::cout << sample_text(*t.model, t.info.tokenizer, a.get("prompt"), tokens, temperature, top_k, uint64_t(seed))
             << "\n";
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace peer

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/exit_code.h"
 #include "experiments/jobs/experiment.h"
 #include "experiments/lifelong/run.h"
 #include "experiments/sweep/run.h"
@@ -47,7 +48,7 @@ int cmd_run(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2, {"out"}, {"plan"});
   if (a.has("help")) {
     std::cout << kHelp;
-    return 0;
+    return kExitOk;
   }
   if (a.positional.size() != 1) throw InputError("expected one EXPERIMENT.toml (see --help)");
   const std::string path = a.positional[0];

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/model_factory.h"
+#include "experiments/run/sample.h"
 #include "experiments/run/trainer.h"
 
 namespace fs = std::filesystem;
@@ -36,7 +38,7 @@ int cmd_train(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2, {"set", "out", "resume"});
   if (a.has("help")) {
     std::cout << kHelp;
-    return 0;
+    return kExitOk;
   }
   bool resume = a.has("resume");
   if (a.positional.size() > 1) throw InputError("expected one CONFIG.toml, got " + std::to_string(a.positional.size()));

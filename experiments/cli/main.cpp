@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/exit_code.h"
 
 namespace {
 const char* kUsage = R"(peer: sparse-expert language models (dense FFN, MoE, PEER)
@@ -29,7 +30,7 @@ Every command has --help. Exit codes: 0 ok, 1 run failed, 2 bad usage or config,
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+    return argc < 2 ? peer::kExitUsage : peer::kExitOk;
   }
   std::string cmd = argv[1];
   try {
@@ -41,12 +42,12 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return peer::cmd_bench(argc, argv);
     if (cmd == "pool") return peer::cmd_pool(argc, argv);
     std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;
-    return 2;
+    return peer::kExitUsage;
   } catch (const peer::InputError& e) {
     std::cerr << "peer " << cmd << ": error: " << e.what() << "\n";
-    return 2;
+    return peer::kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "peer " << cmd << ": failed: " << e.what() << "\n";
-    return 1;
+    return peer::kExitFailed;
   }
 }

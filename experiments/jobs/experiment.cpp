@@ -48,7 +48,7 @@ bool valid_name(const std::string& s) {
   });
 }
 
-Variant parse_overrides(const std::string& name, const toml::table* t, const Config& base,
+Job parse_overrides(const std::string& name, const toml::table* t, const Config& base,
                         std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
                         const std::string& where, const std::string& base_origin) {
   if (!valid_name(name)) throw InputError(where + ": names may hold only letters, digits, '-', '_' and '.'");
@@ -61,7 +61,7 @@ Variant parse_overrides(const std::string& name, const toml::table* t, const Con
     if (std::string why = refuse(key); !why.empty()) throw InputError(where + ": " + why);
     sets.push_back(key + "=" + literal(*node));
   }
-  Variant v{name, sets, {}};
+  Job v{name, sets, {}};
   // The base config is already valid, so an error here is the variant's.
   try {
     v.config = parse_config(to_toml(base), base_origin, v.sets);
@@ -118,7 +118,7 @@ Config parse_base(const toml::node* base, const std::string& origin, const std::
   return parse_config_from(text.str(), origin + " [base]");
 }
 
-Variant parse_variant(const std::string& name, const toml::table& t, const Experiment& e, const std::string& origin) {
+Job parse_variant(const std::string& name, const toml::table& t, const Experiment& e, const std::string& origin) {
   auto refuse = [&](const std::string& key) -> std::string {
     if (e.budget.kind != Budget::Kind::None && (key == "train.steps" || key == "train.tokens"))
       return "sets " + key + ", but the [experiment] budget (" + e.budget.describe() +
@@ -182,7 +182,7 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
     order.push_back({v.source().begin.line, std::string(k.str())});
   }
   std::sort(order.begin(), order.end());
-  for (const auto& [_, name] : order) e.variants.push_back(parse_variant(name, *(*vars)[name].as_table(), e, origin));
+  for (const auto& [_, name] : order) e.jobs.push_back(parse_variant(name, *(*vars)[name].as_table(), e, origin));
   return e;
 }
 

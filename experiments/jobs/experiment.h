@@ -5,8 +5,8 @@
 //   kind = "lifelong": methods, tokens_per_phase, the pool freeze-and-add uses, [[domains]] (name
 //                      and genres or files; default the four Brown genre groups) and optional
 //                      [method.NAME] override tables.
-// Parsing resolves and validates every variant's (method's) config, so a bad file is an
-// InputError (exit 2) before anything trains.
+// Parsing resolves and validates every job's config (a sweep variant or a lifelong method), so
+// a bad file is an InputError (exit 2) before anything trains.
 #pragma once
 
 #include <string>
@@ -25,7 +25,8 @@ struct Budget {
   std::string describe() const;  // e.g. "flops = 2e+13 (iso-FLOP)"
 };
 
-struct Variant {
+// One job of an experiment: a sweep variant or a lifelong method, trained into its own folder.
+struct Job {
   std::string name;               // also its folder name: [A-Za-z0-9._-]+
   std::vector<std::string> sets;  // "key=TOML literal", in file order
   Config config;                  // base + sets, validated; the budget is not applied yet
@@ -52,7 +53,7 @@ struct Experiment {
   std::string description;
   Budget budget;
   Config base;
-  std::vector<Variant> variants;  // sweep: in file order; lifelong: one per method, in `methods` order
+  std::vector<Job> jobs;  // sweep: one per variant, in file order; lifelong: one per method, in `methods` order
   LifelongSpec lifelong;
 };
 

@@ -18,11 +18,11 @@ bool valid_name(const std::string& s);
 
 // base + `sets` + the dotted overrides of table t (may be null), validated. refuse(key) returns
 // why a key may not be overridden here, or "". Messages start with `where`.
-Variant parse_overrides(const std::string& name, const toml::table* t, const Config& base,
+Job parse_overrides(const std::string& name, const toml::table* t, const Config& base,
                         std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
                         const std::string& where, const std::string& base_origin);
 
-// Fills e.lifelong and e.variants (one per method) from a kind = "lifelong" file.
+// Fills e.lifelong and e.jobs (one per method) from a kind = "lifelong" file.
 void parse_lifelong(const toml::table& root, Experiment& e, const std::string& origin);
 
 }  // namespace peer

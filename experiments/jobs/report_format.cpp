@@ -33,10 +33,6 @@ std::string si(double v) {
   return fmt(u == 0 ? "%.0f" : "%.3g", v) + units[u];
 }
 
-std::string duration(double s) {
-  return s < 60 ? fmt("%.0fs", s) : fmt("%.0fm", std::floor(s / 60)) + fmt("%02.0fs", std::fmod(s, 60.0));
-}
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string q = "\"";

@@ -9,7 +9,6 @@ namespace peer {
 std::string fmt(const char* printf_format, double v);
 // 1234567 -> "1.23M": for markdown tables; the CSV files keep exact numbers.
 std::string si(double v);
-std::string duration(double seconds);  // "42s", "3m07s"
 std::string csv_field(const std::string& s);
 
 // Writes OUT/plots/plots.gp and runs it from OUT (so the plots can be redrawn by hand with

@@ -131,7 +131,7 @@ PoolShape parse_pool(const toml::table& exp, const Config& base, const std::stri
 // The FFN a method trains; joint (the upper bound) trains PEER unless [method.joint] says otherwise.
 std::string method_ffn(const std::string& m) { return m == "dense" ? "dense" : m == "moe" ? "moe" : "peer"; }
 
-Variant parse_method(const std::string& m, const toml::table* overrides, const Experiment& e, const std::string& origin) {
+Job parse_method(const std::string& m, const toml::table* overrides, const Experiment& e, const std::string& origin) {
   auto refuse = [&](const std::string& key) -> std::string {
     if (key == "model.ffn" && m != "joint")
       return "sets model.ffn, but method '" + m + "' is defined by its FFN (" + method_ffn(m) +
@@ -195,7 +195,7 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
       if (!v.is_table()) throw InputError(origin + ": method." + std::string(k.str()) + " must be a table of overrides");
     }
   for (const std::string& m : names) {
-    Variant v = parse_method(m, overrides ? (*overrides)[m].as_table() : nullptr, e, origin);
+    Job v = parse_method(m, overrides ? (*overrides)[m].as_table() : nullptr, e, origin);
     // train.steps is one phase's length, so the warmup + cosine schedule spans a phase.
     v.config.train.tokens = s.tokens_per_phase;
     v.config.train.steps = v.config.total_steps();
@@ -206,7 +206,7 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
       throw InputError(origin + ": method '" + m + "' with " + std::to_string(v.config.train.steps) +
                        " steps per phase: " + err.what());
     }
-    e.variants.push_back(std::move(v));
+    e.jobs.push_back(std::move(v));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/io/atomic_file.h"
 #include "experiments/lifelong/plots.h"
+#include "experiments/run/duration.h"
 #include "experiments/run/provenance.h"
 #include "experiments/jobs/report_format.h"
 
@@ -15,10 +16,10 @@ namespace peer {
 
 namespace {
 
-const Variant& method_of(const Experiment& e, const std::string& name) {
-  for (const Variant& v : e.variants)
+const Job& method_of(const Experiment& e, const std::string& name) {
+  for (const Job& v : e.jobs)
     if (v.name == name) return v;
-  return e.variants.front();  // records come from e.variants, so this is never reached
+  return e.jobs.front();  // records come from e.jobs, so this is never reached
 }
 
 std::string num(double v, const char* f = "%.4f") { return std::isnan(v) ? "-" : fmt(f, v); }
@@ -94,7 +95,7 @@ std::string setup_md(const Experiment& e, const StreamData& d) {
     << "- Losses are mean nats per token over each domain's held-out text (the end of the domain, "
     << c.data.val_fraction << " of it), cut into consecutive windows of " << c.model.block_size << " tokens.\n\n"
     << "| method | FFN | overrides |\n|---|---|---|\n";
-  for (const Variant& v : e.variants) {
+  for (const Job& v : e.jobs) {
     std::string sets;
     for (size_t i = 1; i < v.sets.size(); ++i) sets += (sets.empty() ? "" : ", ") + std::string("`") + v.sets[i] + "`";
     s << "| " << v.name << " | " << v.config.model.ffn << " | " << (sets.empty() ? "-" : sets) << " |\n";

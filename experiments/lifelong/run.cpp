@@ -1,28 +1,31 @@
 #include "experiments/lifelong/run.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "absl/strings/str_join.h"
 #include "core/cuda/device.h"
 #include "core/error.h"
-#include "core/io/checksum.h"
 #include "core/io/atomic_file.h"
+#include "core/io/checksum.h"
 #include "core/parallel.h"
+#include "experiments/jobs/queue.h"
+#include "experiments/jobs/report_format.h"
 #include "experiments/lifelong/record.h"
 #include "experiments/lifelong/report.h"
 #include "experiments/lifelong/stream.h"
+#include "experiments/run/evaluate.h"
+#include "experiments/run/exit_code.h"
+#include "experiments/run/interrupt.h"
+#include "experiments/run/metrics_log.h"
+#include "experiments/run/model_factory.h"
 #include "experiments/run/pools.h"
 #include "experiments/run/progress.h"
-#include "experiments/jobs/report_format.h"
-#include "experiments/run/data.h"
-#include "experiments/run/trainer.h"
+#include "experiments/run/run_folder.h"
+#include "experiments/run/train_loop.h"
+#include "experiments/run/train_step.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -92,45 +95,33 @@ void verify_frozen(LanguageModel& m, const MethodRecord& r, int64_t phase) {
 // One method's run through the stream.
 class MethodRun {
  public:
-  MethodRun(const Experiment& e, const Variant& m, const StreamData& data, const std::string& dir, MethodRecord rec)
-      : e_(e), m_(m), data_(data), dir_(dir), plan_(phase_plan(e.lifelong, m)), rec_(std::move(rec)) {}
+  MethodRun(const Experiment& e, const Job& m, const StreamData& data, const std::string& dir, MethodRecord& rec)
+      : e_(e), m_(m), data_(data), dir_(dir), plan_(phase_plan(e.lifelong, m)), rec_(rec) {}
   int run();
-  const MethodRecord& record() const { return rec_; }
 
  private:
   void build();
   void measure(std::vector<double>& loss, std::vector<std::vector<double>>& share);
   void record_phase();
   int train_phase(int64_t phase, int64_t first_step);
-  void log(const json& row) {
-    std::ofstream f(metrics_path(dir_), std::ios::app);
-    f << row.dump() << "\n";
-  }
   int64_t global_step(int64_t phase, int64_t s) const { return phase * plan_.steps_per_phase + s; }
 
   const Experiment& e_;
-  const Variant& m_;
+  const Job& m_;
   const StreamData& data_;
   std::string dir_;
   PhasePlan plan_;
-  MethodRecord rec_;
+  MethodRecord& rec_;  // the caller's, kept up to date for its report
   std::unique_ptr<LanguageModel> model_;
   std::unique_ptr<AdamW> opt_;
   int64_t step_ = 0;  // global step of the restored checkpoint
 };
 
 void MethodRun::build() {
-  const Config& c = m_.config;
-  model_ = build_model(c, data_.tokenizer.vocab_size());
-  const std::string ckpt = checkpoint_path(dir_);
-  const bool resume = fs::is_regular_file(ckpt);
-  if (resume) {  // the structure first: the optimizer keeps no state for frozen pools
-    CheckpointInfo info = read_checkpoint_info(ckpt);
-    restore_structure(*model_, info);
-    step_ = info.step;
-  }
-  opt_ = std::make_unique<AdamW>(model_->parameters(), adamw_options(c));
-  if (resume) load_checkpoint(ckpt, *model_, opt_.get());
+  OpenedRun run = open_run(dir_, m_.config, data_.tokenizer.vocab_size(), find_checkpoint(dir_), true);
+  model_ = std::move(run.model);
+  opt_ = std::move(run.opt);
+  step_ = run.info.step;
   // Rows after the checkpoint (all of them without one) belong to an attempt that was killed.
   truncate_metrics(metrics_path(dir_), step_);
 }
@@ -170,12 +161,11 @@ void MethodRun::record_phase() {
   // metrics row last: a run killed before it measures the phase again and logs it once.
   save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), m_.config, data_.tokenizer, global_step(p + 1, 0));
   write_file_atomic(state_path(dir_), rec_.to_json());
-  log(row);
+  append_metrics(dir_, row);
 }
 
 int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   const Config& c = m_.config;
-  const int64_t S = plan_.steps_per_phase, tokens_per_step = plan_.batch * plan_.block;
   if (first_step == 0 && phase > 0 && m_.name == "peer_freeze_add") {
     GrowOptions g{e_.lifelong.pool, true, e_.lifelong.freeze_query, e_.lifelong.freeze_non_expert};
     opt_ = grow_pools_keep_optimizer(*model_, g, *opt_, adamw_options(c), "method '" + m_.name + "'");
@@ -184,47 +174,39 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   // state.json resumes past the growth, with the pools already frozen in the checkpoint.
   record_frozen(*model_, rec_);
   const std::vector<Window> windows = phase_windows(plan_, phase);
-  const LrSchedule sched = lr_schedule(c);  // over one phase: c.train.steps = S
-  Progress progress(S, c.train.log_every, m_.name + " phase " + std::to_string(phase + 1));
-  std::vector<int32_t> x, y;
-  for (int64_t s = first_step; s < S; ++s) {
-    auto t0 = std::chrono::steady_clock::now();
+  TrainLoop loop = train_loop_for(c);  // one phase: c.train.steps = S
+  loop.first = first_step;
+  loop.step_offset = global_step(phase, 0);
+  loop.seconds_before = rec_.train_s;
+  loop.next_batch = [&](int64_t s, std::vector<int32_t>& x, std::vector<int32_t>& y) {
     stream_batch(data_, windows, plan_, s, x, y);
-    const bool logged = (s + 1) % c.train.log_every == 0;
-    double gn = 0.0;
-    const double loss = train_on_batch(*model_, *opt_, x, y, plan_.batch, plan_.block, uint64_t(global_step(phase, s)),
-                                       c.train.grad_clip, sched.at(s), logged ? &gn : nullptr);
-    if (!std::isfinite(loss)) {
-      rec_.failed = std::string("loss is ") + (std::isnan(loss) ? "nan" : "inf") + " at phase " +
-                    std::to_string(phase + 1) + " step " + std::to_string(s);
-      write_file_atomic(state_path(dir_), rec_.to_json());
-      std::fprintf(stderr, "\n[run] %s: %s; stopping this method (its last phase's checkpoint is kept)\n",
-                   m_.name.c_str(), rec_.failed.c_str());
-      return kExitFailed;
-    }
-    rec_.train_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rec_.tokens_trained = global_step(phase, s + 1) * tokens_per_step;  // right after any resume too
-    const double tps = double(rec_.tokens_trained) / rec_.train_s;
-    progress.update(s + 1, loss, sched.at(s), tps);
-    if (logged)
-      log({{"step", global_step(phase, s + 1)}, {"phase", phase + 1}, {"split", "train"}, {"loss", loss},
-           {"lr", sched.at(s)}, {"grad_norm", gn}, {"tokens_per_s", tps}});
-    if (interrupt_requested() && s + 1 < S) {
-      progress.finish();
-      save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), c, data_.tokenizer, global_step(phase, s + 1));
-      write_file_atomic(state_path(dir_), rec_.to_json());  // its train time and tokens
-      std::fprintf(stderr, "[run] interrupted: %s at phase %ld step %ld; checkpoint written to %s\n", m_.name.c_str(),
-                   long(phase + 1), long(s + 1), dir_.c_str());
-      return kExitInterrupted;
-    }
+  };
+  loop.add_fields = [&](json& row) { row["phase"] = phase + 1; };
+  Progress progress(plan_.steps_per_phase, c.train.log_every, m_.name + " phase " + std::to_string(phase + 1));
+  const LoopEnd end = train_loop(*model_, *opt_, loop, progress, dir_);
+  rec_.train_s = end.seconds;
+  if (end.step > first_step) rec_.tokens_trained = global_step(phase, end.step) * plan_.batch * plan_.block;
+  if (end.stop == LoopStop::NonFinite) {
+    rec_.failed = std::string("loss is ") + (std::isnan(end.loss) ? "nan" : "inf") + " at phase " +
+                  std::to_string(phase + 1) + " step " + std::to_string(end.step);
+    write_file_atomic(state_path(dir_), rec_.to_json());
+    std::fprintf(stderr, "\n[run] %s: %s; stopping this method (its last phase's checkpoint is kept)\n",
+                 m_.name.c_str(), rec_.failed.c_str());
+    return kExitFailed;
   }
   progress.finish();
+  if (end.stop == LoopStop::Interrupted) {
+    save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), c, data_.tokenizer, global_step(phase, end.step));
+    write_file_atomic(state_path(dir_), rec_.to_json());  // its train time and tokens
+    std::fprintf(stderr, "[run] interrupted: %s at phase %ld step %ld; checkpoint written to %s\n", m_.name.c_str(),
+                 long(phase + 1), long(end.step), dir_.c_str());
+    return kExitInterrupted;
+  }
   return kExitOk;
 }
 
 int MethodRun::run() {
-  fs::create_directories(dir_);
-  write_file_atomic((fs::path(dir_) / "config.toml").string(), to_toml(m_.config));
+  write_run_config(dir_, m_.config);
   set_num_threads(int(m_.config.train.threads));
   build();
   if (rec_.init_loss.empty()) {
@@ -249,14 +231,8 @@ int MethodRun::run() {
   return kExitOk;
 }
 
-struct Planned {
-  const Variant* method;
-  std::string dir;
-  MethodRecord record;
-};
-
 // Reads what a method folder holds, refusing folders of another config or stream.
-MethodRecord existing_record(const Variant& m, const std::string& dir, const std::string& key) {
+MethodRecord existing_record(const Job& m, const std::string& dir, const std::string& key) {
   MethodRecord fresh;
   fresh.method = m.name;
   fresh.stream_key = key;
@@ -269,14 +245,22 @@ MethodRecord existing_record(const Variant& m, const std::string& dir, const std
   return r;
 }
 
-void print_plan(const Experiment& e, const std::vector<Planned>& planned, const StreamData& data) {
+// New: no state.json yet (a folder there was killed before its first measurement).
+JobState state_of(const MethodRecord& r, const std::string& dir) {
+  if (r.finished) return JobState::Done;
+  if (!r.failed.empty()) return JobState::Failed;
+  return fs::is_regular_file(state_path(dir)) ? JobState::Resume : JobState::New;
+}
+
+void print_plan(const Experiment& e, const std::vector<JobState>& states, const StreamData& data) {
   std::printf("%-16s %-6s %7s %7s %12s %12s  %s\n", "method", "ffn", "phases", "steps", "tokens", "params", "state");
-  for (const Planned& p : planned) {
-    const PhasePlan pp = phase_plan(e.lifelong, *p.method);
-    const int64_t params = count_parameters(*build_model(p.method->config, data.tokenizer.vocab_size()));
-    std::printf("%-16s %-6s %7ld %7ld %12ld %12ld  %s\n", p.method->name.c_str(), p.method->config.model.ffn.c_str(),
-                long(pp.phases), long(pp.steps_per_phase), long(pp.phases * pp.steps_per_phase * pp.batch * pp.block),
-                long(params), p.record.finished ? "done" : !p.record.failed.empty() ? "failed" : p.record.phases_done > 0 ? "resume" : "new");
+  for (size_t i = 0; i < e.jobs.size(); ++i) {
+    const Job& m = e.jobs[i];
+    const PhasePlan pp = phase_plan(e.lifelong, m);
+    const int64_t params = count_parameters(*build_model(m.config, data.tokenizer.vocab_size()));
+    std::printf("%-16s %-6s %7ld %7ld %12ld %12ld  %s\n", m.name.c_str(), m.config.model.ffn.c_str(), long(pp.phases),
+                long(pp.steps_per_phase), long(pp.phases * pp.steps_per_phase * pp.batch * pp.block), long(params),
+                state_name(states[i]));
   }
 }
 
@@ -286,64 +270,35 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   install_interrupt_handler();
   const StreamData data = load_stream(e);
   const std::string key = stream_key(e.lifelong);
-  std::vector<Planned> planned;
-  for (const Variant& m : e.variants) {
+  std::vector<MethodRecord> records;
+  std::vector<JobState> states;
+  for (const Job& m : e.jobs) {
     check_stream_fits(data, phase_plan(e.lifelong, m), m.name);
     if (m.config.train.device == "cuda" && !plan_only) cuda::require_available();
-    const std::string dir = (fs::path(out_dir) / "methods" / m.name).string();
-    planned.push_back({&m, dir, existing_record(m, dir, key)});
+    const std::string dir = job_dir(out_dir, "method", m.name);
+    records.push_back(existing_record(m, dir, key));
+    states.push_back(state_of(records.back(), dir));
   }
   if (plan_only) {
-    print_plan(e, planned, data);
+    print_plan(e, states, data);
     return kExitOk;
   }
-  fs::create_directories(fs::path(out_dir) / "methods");
-  write_file_atomic((fs::path(out_dir) / "experiment.toml").string(), read_file(e.path));
-  std::fprintf(stderr, "[run] lifelong stream %s: %zu methods x %zu domains, %ld tokens per phase, into %s\n",
-               e.path.c_str(), planned.size(), data.domains.size(), long(e.lifelong.tokens_per_phase), out_dir.c_str());
-  auto records = [&] {
-    std::vector<MethodRecord> r;
-    for (const Planned& p : planned) r.push_back(p.record);
-    return r;
+  JobKind kind;
+  kind.noun = "method";
+  kind.intro = "[run] lifelong stream " + e.path + ": " +
+               std::to_string(e.jobs.size()) + " methods x " + std::to_string(data.domains.size()) + " domains, " +
+               std::to_string(e.lifelong.tokens_per_phase) + " tokens per phase, into " + out_dir + "\n";
+  kind.failure = [&](size_t i) { return records[i].failed; };
+  kind.announce = [&](size_t i) {
+    std::fprintf(stderr, "[run] method '%s' (%s): %ld phases of %ld steps\n", e.jobs[i].name.c_str(),
+                 e.jobs[i].config.model.ffn.c_str(), long(data.domains.size()),
+                 long(phase_plan(e.lifelong, e.jobs[i]).steps_per_phase));
   };
-  std::vector<std::string> failed;
-  for (Planned& p : planned) {
-    if (!p.record.failed.empty()) {  // deterministic: running it again would fail the same way
-      std::fprintf(stderr, "[run] method '%s' failed earlier (%s); skipped. Change its config, or delete %s to "
-                   "retry\n", p.method->name.c_str(), p.record.failed.c_str(), p.dir.c_str());
-      failed.push_back(p.method->name);
-      continue;
-    }
-    if (p.record.finished) {
-      std::fprintf(stderr, "[run] method '%s': done, skipped\n", p.method->name.c_str());
-      continue;
-    }
-    if (interrupt_requested()) break;
-    std::fprintf(stderr, "[run] method '%s' (%s): %ld phases of %ld steps\n", p.method->name.c_str(),
-                 p.method->config.model.ffn.c_str(), long(data.domains.size()),
-                 long(phase_plan(e.lifelong, *p.method).steps_per_phase));
-    // A folder without state.json was killed before its first measurement: start it over.
-    if (!fs::is_regular_file(state_path(p.dir)) && fs::exists(p.dir)) fs::remove_all(p.dir);
-    MethodRun run(e, *p.method, data, p.dir, p.record);
-    const int rc = run.run();
-    p.record = run.record();
-    if (rc == kExitInterrupted) break;
-    if (rc != kExitOk) failed.push_back(p.method->name);
-    write_lifelong_report(e, data, records(), out_dir);  // partial results are readable while it runs
-  }
-  write_lifelong_report(e, data, records(), out_dir);
-  bool all_done = true;
-  for (const Planned& p : planned) all_done = all_done && (p.record.finished || !p.record.failed.empty());
-  if (interrupt_requested() && !all_done) {
-    std::cerr << "[run] interrupted; run the same command again to continue\n";
-    return kExitInterrupted;
-  }
-  std::cerr << "[run] wrote " << out_dir << "/results.csv, report.md and plots\n";
-  if (!failed.empty()) {
-    std::cerr << "[run] failed methods: " << absl::StrJoin(failed, ", ") << "\n";
-    return kExitFailed;
-  }
-  return kExitOk;
+  kind.run = [&](size_t i) {
+    return MethodRun(e, e.jobs[i], data, job_dir(out_dir, kind.noun, e.jobs[i].name), records[i]).run();
+  };
+  kind.write_report = [&] { write_lifelong_report(e, data, records, out_dir); };
+  return run_jobs(e, out_dir, states, kind);
 }
 
 }  // namespace peer

@@ -34,7 +34,7 @@ StreamData load_stream(const Experiment& e) {
   return s;
 }
 
-PhasePlan phase_plan(const LifelongSpec& s, const Variant& method) {
+PhasePlan phase_plan(const LifelongSpec& s, const Job& method) {
   PhasePlan p;
   p.phases = int64_t(s.domains.size());
   p.batch = method.config.train.batch_size;

@@ -42,7 +42,7 @@ struct PhasePlan {
   uint64_t seed = 0;
 };
 // S is the method's train.steps, which parsing sets to ceil(tokens_per_phase / (B*T)).
-PhasePlan phase_plan(const LifelongSpec& s, const Variant& method);
+PhasePlan phase_plan(const LifelongSpec& s, const Job& method);
 
 // Throws InputError (naming the method and domain) when a domain's train split is shorter than a
 // phase reads (S*B*T + 1 tokens) or its held-out split is shorter than T + 1.

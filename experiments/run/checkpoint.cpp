@@ -1,11 +1,11 @@
 #include "experiments/run/checkpoint.h"
 
 #include <cstring>
-#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/io/safetensors.h"
+#include "experiments/run/pools.h"
 
 namespace peer {
 
@@ -70,31 +70,6 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return info;
 }
 
-std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model) {
-  std::vector<std::pair<std::string, PeerLayer*>> out;
-  for (size_t l = 0; l < model.blocks.size(); ++l)
-    if (auto* p = dynamic_cast<PeerLayer*>(model.blocks[l]->ffn.get()))
-      out.emplace_back("blocks." + std::to_string(l) + ".ffn", p);
-  return out;
-}
-
-void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
-  try {
-    nlohmann::json pools = nlohmann::json::parse(info.pools);
-    for (auto& [name, layer] : peer_layers(model)) {
-      if (!pools.contains(name)) continue;
-      const auto& list = pools[name];
-      for (size_t i = layer->pools.size(); i < list.size(); ++i)
-        layer->add_pool({list[i].at("n1").get<int64_t>(), list[i].at("n2").get<int64_t>()});
-    }
-    std::set<std::string> frozen = nlohmann::json::parse(info.frozen).get<std::set<std::string>>();
-    for (Parameter* p : model.parameters())
-      if (!p->buffer) p->frozen = frozen.count(p->name) > 0;
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(std::string("checkpoint: bad pool or frozen metadata: ") + e.what());
-  }
-}
-
 void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt) {
   SafetensorsFile f = load_safetensors(path);
   auto find = [&](const std::string& name) -> const Tensor& {
@@ -110,20 +85,6 @@ void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt) 
     }
     opt->set_steps(std::stoll(f.metadata["peer.optim_steps"]));
   }
-}
-
-}  // namespace peer
-
-namespace peer {
-
-TrainedModel load_trained_model(const std::string& run_dir) {
-  std::string path = run_dir + "/checkpoint.safetensors";
-  TrainedModel t;
-  t.info = read_checkpoint_info(path);
-  t.model = build_model(t.info.config, t.info.tokenizer.vocab_size());
-  restore_structure(*t.model, t.info);
-  load_checkpoint(path, *t.model, nullptr);
-  return t;
 }
 
 }  // namespace peer

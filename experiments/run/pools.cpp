@@ -1,13 +1,38 @@
 #include "experiments/run/pools.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 
 #include "core/error.h"
-#include "experiments/run/checkpoint.h"
 
 namespace peer {
+
+std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model) {
+  std::vector<std::pair<std::string, PeerLayer*>> out;
+  for (size_t l = 0; l < model.blocks.size(); ++l)
+    if (auto* p = dynamic_cast<PeerLayer*>(model.blocks[l]->ffn.get()))
+      out.emplace_back("blocks." + std::to_string(l) + ".ffn", p);
+  return out;
+}
+
+void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
+  try {
+    nlohmann::json pools = nlohmann::json::parse(info.pools);
+    for (auto& [name, layer] : peer_layers(model)) {
+      if (!pools.contains(name)) continue;
+      const auto& list = pools[name];
+      for (size_t i = layer->pools.size(); i < list.size(); ++i)
+        layer->add_pool({list[i].at("n1").get<int64_t>(), list[i].at("n2").get<int64_t>()});
+    }
+    std::set<std::string> frozen = nlohmann::json::parse(info.frozen).get<std::set<std::string>>();
+    for (Parameter* p : model.parameters())
+      if (!p->buffer) p->frozen = frozen.count(p->name) > 0;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("checkpoint: bad pool or frozen metadata: ") + e.what());
+  }
+}
 
 int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
   auto layers = peer_layers(model);

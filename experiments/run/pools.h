@@ -1,14 +1,28 @@
-// Freeze-and-add for PEER expert pools (DESIGN.md 3): at a domain boundary every PEER layer
-// gets a fresh pool, and what was trained before can be frozen.
+// PEER expert pools of a model (DESIGN.md 3): finding the PEER layers, freeze-and-add (at a
+// domain boundary every PEER layer gets a fresh pool, and what was trained before can be
+// frozen), and giving a rebuilt model the pools and frozen flags its checkpoint recorded.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/nn/transformer.h"
 #include "core/optim/adamw.h"
+#include "experiments/run/checkpoint.h"
 #include "peer/expert_pool.h"
+#include "peer/peer_layer.h"
 
 namespace peer {
+
+// Every PEER layer of the model (FFN slots that are PeerLayers), with its name.
+std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model);
+
+// Gives a freshly built model the structure a checkpoint recorded: the extra PEER expert pools
+// added after it was built from its config, and every frozen flag. Call before creating the
+// optimizer (frozen parameters get no state) and before load_checkpoint.
+void restore_structure(LanguageModel& model, const CheckpointInfo& info);
 
 struct GrowOptions {
   PoolShape shape;                 // the new pool's n1 x n2

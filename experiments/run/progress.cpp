@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "experiments/run/duration.h"
+
 namespace peer {
 
 Progress::Progress(int64_t total, int64_t plain_every, std::string label)
@@ -14,10 +16,7 @@ Progress::Progress(int64_t total, int64_t plain_every, std::string label)
 std::string Progress::eta(int64_t step) const {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (step <= first_step_) return "?";
-  int64_t s = int64_t(elapsed / double(step - first_step_) * double(total_ - step));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%ldm%02lds", long(s / 60), long(s % 60));
-  return buf;
+  return duration(elapsed / double(step - first_step_) * double(total_ - step));
 }
 
 void Progress::update(int64_t step, double loss, double lr, double tokens_per_s) {

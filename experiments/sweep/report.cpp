@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/io/atomic_file.h"
+#include "experiments/run/duration.h"
 #include "experiments/run/provenance.h"
 #include "experiments/jobs/report_format.h"
 #include "experiments/sweep/plots.h"

@@ -1,0 +1,61 @@
+#include "experiments/run/run_folder.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "experiments/run/model_factory.h"
+#include "experiments/run/pools.h"
+#include "experiments/run/train_step.h"
+
+namespace fs = std::filesystem;
+
+namespace peer {
+
+std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.safetensors").string(); }
+
+std::optional<CheckpointInfo> find_checkpoint(const std::string& dir) {
+  if (!fs::is_regular_file(checkpoint_path(dir))) return std::nullopt;
+  return read_checkpoint_info(checkpoint_path(dir));
+}
+
+void write_run_config(const std::string& dir, const Config& c) {
+  fs::create_directories(dir);
+  write_file_atomic((fs::path(dir) / "config.toml").string(), to_toml(c));
+}
+
+void require_same_config(const std::string& dir, const Config& want_config, const std::string& who) {
+  const fs::path file = fs::path(dir) / "config.toml";
+  const std::string want = to_toml(want_config), have = fs::is_regular_file(file) ? read_file(file.string()) : "";
+  if (want == have) return;
+  std::istringstream a(have), b(want);
+  std::string la, lb, section;
+  while (std::getline(b, lb)) {
+    if (!std::getline(a, la)) la = "(missing)";
+    if (!lb.empty() && lb[0] == '[') section = lb;
+    if (la != lb) break;
+  }
+  throw InputError(who + ": " + dir + " was trained with another config (" + section + " " + la + ", now " + lb +
+                   "); use another --out, or delete that folder to retrain it");
+}
+
+OpenedRun open_run(const std::string& dir, const Config& config, int64_t vocab_size,
+                   const std::optional<CheckpointInfo>& checkpoint, bool with_optimizer) {
+  OpenedRun r;
+  r.model = build_model(config, vocab_size);
+  if (checkpoint) {
+    r.info = *checkpoint;
+    restore_structure(*r.model, r.info);
+  }
+  if (with_optimizer) r.opt = std::make_unique<AdamW>(r.model->parameters(), adamw_options(config));
+  if (checkpoint) load_checkpoint(checkpoint_path(dir), *r.model, r.opt.get());
+  return r;
+}
+
+OpenedRun open_trained_run(const std::string& dir, bool with_optimizer) {
+  const CheckpointInfo info = read_checkpoint_info(checkpoint_path(dir));
+  return open_run(dir, info.config, info.tokenizer.vocab_size(), info, with_optimizer);
+}
+
+}  // namespace peer
