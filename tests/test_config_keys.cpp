@@ -30,13 +30,19 @@ TEST_CASE("config keys: the printed reference lists exactly the keys the parser 
   }
 }
 
-TEST_CASE("config keys: experiments/README.md holds the current reference", "[config]") {
-  const std::string path = std::string(PEER_SOURCE_DIR) + "/experiments/README.md";
+namespace {
+std::string read_readme(const std::string& path) {
   std::ifstream f(path);
   REQUIRE(f);
   std::stringstream ss;
   ss << f.rdbuf();
-  const std::string readme = ss.str();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("config keys: experiments/README.md holds the current reference", "[config]") {
+  const std::string path = std::string(PEER_SOURCE_DIR) + "/experiments/README.md";
+  const std::string readme = read_readme(path);
   const std::string begin = "<!-- config keys: begin -->\n", end = "<!-- config keys: end -->";
   const size_t a = readme.find(begin), b = readme.find(end);
   REQUIRE(a != std::string::npos);
@@ -44,4 +50,12 @@ TEST_CASE("config keys: experiments/README.md holds the current reference", "[co
   INFO(path << "'s key table is out of date: replace the lines between the config-keys markers with the "
                "output of `build/peer config keys --format markdown`");
   CHECK(readme.substr(a + begin.size(), b - a - begin.size()) == format_config_keys(true));
+}
+
+TEST_CASE("config keys: experiments/README.md points nowhere outside the repository", "[config]") {
+  // Users get the repository: a link up and out of it, or to the web, would be a dead end.
+  const std::string readme = read_readme(std::string(PEER_SOURCE_DIR) + "/experiments/README.md");
+  CHECK_THAT(readme, !Catch::Contains("../"));
+  CHECK_THAT(readme, !Catch::Contains("://"));
+  CHECK_THAT(readme, !Catch::Contains("DESIGN.md"));
 }
