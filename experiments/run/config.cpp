@@ -72,23 +72,26 @@ const char* type_name() {
 std::string float_literal(double v) {
   char buf[64];
   std::string s(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-  if (s.find_first_of(".eni") == std::string::npos) s += ".0";  // "2" would read back as an integer
+  // "2" would read back as an integer; "1e-05", "inf" and "nan" are TOML floats as they are.
+  if (s.find_first_of(".ein") == std::string::npos) s += ".0";
   return s;
 }
 
 template <class T>
 std::string value_literal(const T& v) {
-  std::ostringstream ss;
   if constexpr (std::is_same_v<T, double>) {
     return float_literal(v);
-  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-    toml::array a;
-    for (const auto& s : v) a.push_back(s);
-    ss << a;
   } else {
-    ss << toml::value<T>(v);
+    std::ostringstream ss;
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      toml::array a;
+      for (const auto& s : v) a.push_back(s);
+      ss << a;
+    } else {
+      ss << toml::value<T>(v);  // toml++ quotes and escapes strings
+    }
+    return ss.str();
   }
-  return ss.str();
 }
 
 template <class Section, class T>
