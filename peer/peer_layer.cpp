@@ -29,13 +29,16 @@ void PeerLayer::prefetch_expert(int64_t a, int64_t end) const {
   prefetch_row(pool.V.value.data() + int64_t(local_[a]) * d_, d_);
 }
 
+float default_key_init_std(int64_t d_key) { return 1.0f / std::sqrt(float(d_key / 2)); }
+float default_expert_init_std(int64_t d) { return 1.0f / std::sqrt(float(d)); }
+
 PeerLayer::PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool,
                      InitScheme init, uint64_t seed)
     : query(name + ".query", d, o.heads * o.d_key, false), name_(name), d_(d), opt_(o), seed_(seed) {
   if (o.heads < 1 || o.d_key < 2 || o.d_key % 2 != 0 || o.top_k < 1)
     throw std::invalid_argument("[peer] needs heads >= 1, an even d_key and top_k >= 1");
-  if (opt_.key_init_std <= 0.0f) opt_.key_init_std = 1.0f / std::sqrt(float(o.d_key / 2));
-  if (opt_.expert_init_std <= 0.0f) opt_.expert_init_std = 1.0f / std::sqrt(float(d));
+  if (opt_.key_init_std <= 0.0f) opt_.key_init_std = default_key_init_std(o.d_key);
+  if (opt_.expert_init_std <= 0.0f) opt_.expert_init_std = default_expert_init_std(d);
   query.init(init, seed);
   if (o.query_batchnorm) query_bn = std::make_unique<BatchNorm1d>(name + ".query_bn", o.heads * o.d_key);
   add_pool(first_pool);

@@ -23,9 +23,13 @@ struct PeerOptions {
   int64_t d_key = 128;
   Activation activation = Activation::GELU;
   bool query_batchnorm = true;
-  float key_init_std = 0.0f;     // 0 = (d_key/2)^-0.5
-  float expert_init_std = 0.0f;  // 0 = d^-0.5
+  float key_init_std = 0.0f;     // 0 = default_key_init_std(d_key)
+  float expert_init_std = 0.0f;  // 0 = default_expert_init_std(d)
 };
+
+// The init scales 0 stands for: (d_key/2)^-0.5 for the product keys, d^-0.5 for the experts.
+float default_key_init_std(int64_t d_key);
+float default_expert_init_std(int64_t d);
 
 class PeerLayer : public RowModule {
  public:

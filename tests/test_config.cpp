@@ -2,12 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "experiments/run/config.h"
 #include "experiments/run/corpus.h"
+#include "tests/experiment_text.h"
 
 using namespace peer;
 
@@ -64,7 +66,9 @@ std::string error_of(const std::string& text, const std::vector<std::string>& se
 
 TEST_CASE("parse_config: an empty file gives the documented defaults", "[config]") {
   const Config c = parse_config("", "test.toml");
-  check_equal(c, Config{});
+  Config defaults;
+  resolve(defaults);
+  check_equal(c, defaults);
   CHECK(c.model.n_embd == 128);
   CHECK(c.model.n_head == 8);
   CHECK(c.model.n_layer == 8);
@@ -78,7 +82,51 @@ TEST_CASE("parse_config: an empty file gives the documented defaults", "[config]
   CHECK(c.d_ff() == 4 * 128);
   CHECK(c.total_steps() == 3000);
   // Empty sections are fine too.
-  check_equal(parse_config("[model]\n[train]\n[data]\n", "test.toml"), Config{});
+  check_equal(parse_config("[model]\n[train]\n[data]\n", "test.toml"), defaults);
+}
+
+TEST_CASE("parse_config: derived values are resolved, after the overrides", "[config]") {
+  const Config c = parse_config("", "test.toml");
+  CHECK(c.model.d_ff == 4 * 128);
+  CHECK(c.moe.d_expert == 4 * 128);
+  CHECK(c.peer.n1 == 128);
+  CHECK(c.peer.n2 == 128);
+  CHECK(c.peer.key_init_std == 0.125);                        // (128 / 2)^-0.5
+  CHECK(c.peer.expert_init_std == double(1.0f / std::sqrt(128.0f)));  // in float, as PeerLayer computes it
+  CHECK(c.train.steps == 3000);
+
+  const Config wide = parse_config("[model]\nn_embd = 64\nn_head = 4\n", "test.toml", {"model.n_embd=256"});
+  CHECK(wide.model.d_ff == 4 * 256);
+  CHECK(wide.moe.d_expert == 4 * 256);
+  CHECK(wide.peer.expert_init_std == double(1.0f / std::sqrt(256.0f)));
+  const Config given = parse_config("[model]\nd_ff = 300\n[moe]\nd_expert = 30\n", "test.toml", {"model.n_embd=256"});
+  CHECK(given.model.d_ff == 300);
+  CHECK(given.moe.d_expert == 30);
+  CHECK(parse_config("[model]\nd_ff = 300\n", "test.toml").moe.d_expert == 300);
+
+  const Config peer = parse_config("[peer]\nnum_experts = 64\nd_key = 8\ntop_k = 4\n", "test.toml");
+  CHECK(peer.peer.n1 == 8);
+  CHECK(peer.peer.n2 == 8);
+  CHECK(peer.peer.key_init_std == 0.5);
+  const Config sides = parse_config("[peer]\nnum_experts = 32\nn1 = 4\nn2 = 8\ntop_k = 4\nkey_init_std = 0.02\n", "test.toml");
+  CHECK(sides.peer.n1 == 4);
+  CHECK(sides.peer.n2 == 8);
+  CHECK(sides.peer.key_init_std == 0.02);
+
+  // train.tokens decides train.steps: ceil(10000 / (16 * 32)) = 20.
+  const Config tokens = parse_config("[train]\ntokens = 10000\n", "test.toml");
+  CHECK(tokens.train.steps == 20);
+  CHECK(tokens.train.tokens == 10000);
+  CHECK(tokens.total_steps() == 20);
+}
+
+TEST_CASE("parse_config: a config.toml with 0 = derived (older run folders) resolves the same way", "[config]") {
+  const std::string old_style = "[model]\nd_ff = 0\n[moe]\nd_expert = 0\n[peer]\nn1 = 0\nn2 = 0\n"
+                                "key_init_std = 0.0\nexpert_init_std = 0.0\n";
+  check_equal(parse_config(old_style, "config.toml"), parse_config("", "test.toml"));
+  // A resolved config resolves to itself.
+  const Config c = parse_config("", "test.toml", {"model.ffn=peer", "peer.num_experts=256", "train.tokens=5000"});
+  check_equal(parse_config(to_toml(c), "resolved.toml"), c);
 }
 
 TEST_CASE("parse_config: values from the file", "[config]") {
@@ -218,6 +266,36 @@ val_fraction = 0.3333333333333333
     }
     CHECK(config_keys().front() == "model.n_embd");
   }
+}
+
+TEST_CASE("to_toml: floats in the shortest form that reads back as the same double", "[config]") {
+  const std::string text = to_toml(Config{});
+  CHECK_THAT(text, Catch::Contains("dropout = 0.1\n"));
+  CHECK_THAT(text, Catch::Contains("lr = 0.001\n"));
+  CHECK_THAT(text, Catch::Contains("grad_clip = 1.0\n"));  // a whole number stays a float
+  CHECK_THAT(text, !Catch::Contains("0000000"));
+  for (double v : {0.1 + 0.2, 1e-300, 5e-324, 1e22, 2.0, 123456789012345678e3, 0.3333333333333333, 1e-7}) {
+    CAPTURE(v);
+    Config c;
+    c.moe.load_balance_coef = v;
+    c.train.weight_decay = v;
+    c.train.lr = v;
+    const Config back = parse_config(to_toml(c), "resolved.toml");
+    CHECK(back.moe.load_balance_coef == v);
+    CHECK(back.train.weight_decay == v);
+    CHECK(back.train.lr == v);
+  }
+}
+
+TEST_CASE("experiment: a variant re-derives what its override changes, keeps what the base gave", "[config]") {
+  const std::string head = "[experiment]\nkind = \"sweep\"\nsteps = 5\n[base.model]\nn_embd = 32\nn_head = 2\n";
+  const Experiment derived = parse_text(head + "[variants.wide]\nmodel.n_embd = 64\n[variants.same]\n");
+  CHECK(derived.base.model.d_ff == 4 * 32);
+  CHECK(derived.jobs[0].config.model.d_ff == 4 * 64);
+  CHECK(derived.jobs[0].config.moe.d_expert == 4 * 64);
+  CHECK(derived.jobs[1].config.model.d_ff == 4 * 32);
+  const Experiment given = parse_text(head + "d_ff = 100\n[variants.wide]\nmodel.n_embd = 64\n");
+  CHECK(given.jobs[0].config.model.d_ff == 100);
 }
 
 // ---- Brown detagging ------------------------------------------------------------------------

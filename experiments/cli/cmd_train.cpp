@@ -16,7 +16,7 @@ namespace peer {
 namespace {
 const char* kHelp = R"(usage: peer train CONFIG.toml [--set key=value]... [--out DIR] [--resume DIR]
 
-Trains a language model as CONFIG describes (keys: DESIGN.md 4b) and writes DIR/config.toml,
+Trains a language model as CONFIG describes (keys: `peer config keys`) and writes DIR/config.toml,
 metrics.jsonl, checkpoint.safetensors and summary.json. Ends with a text sample and the val loss.
 
   --set key=value   override a config key (repeatable), e.g. --set train.steps=200

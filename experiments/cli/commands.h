@@ -11,5 +11,6 @@ int cmd_data(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_pool(int argc, char** argv);
+int cmd_config(int argc, char** argv);
 
 }  // namespace peer

@@ -22,6 +22,7 @@ usage:
   peer bench retrieval [--experts N] [--heads H] [--topk K] [--key-dim D] [--queries Q]
                        [--device cpu|cuda] [--check]
   peer pool add DIR --size N|N1xN2 [--keep-old-trainable] [--freeze-query] [--freeze-non-expert]
+  peer config keys [--format text|markdown]
 
 Every command has --help. Exit codes: 0 ok, 1 run failed, 2 bad usage or config, 130 interrupted.
 )";
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
     if (cmd == "data") return peer::cmd_data(argc, argv);
     if (cmd == "bench") return peer::cmd_bench(argc, argv);
     if (cmd == "pool") return peer::cmd_pool(argc, argv);
+    if (cmd == "config") return peer::cmd_config(argc, argv);
     std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;
     return peer::kExitUsage;
   } catch (const peer::InputError& e) {

@@ -48,7 +48,7 @@ bool valid_name(const std::string& s) {
   });
 }
 
-Job parse_overrides(const std::string& name, const toml::table* t, const Config& base,
+Job parse_overrides(const std::string& name, const toml::table* t, const std::string& base_toml,
                         std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
                         const std::string& where, const std::string& base_origin) {
   if (!valid_name(name)) throw InputError(where + ": names may hold only letters, digits, '-', '_' and '.'");
@@ -64,7 +64,7 @@ Job parse_overrides(const std::string& name, const toml::table* t, const Config&
   Job v{name, sets, {}};
   // The base config is already valid, so an error here is the variant's.
   try {
-    v.config = parse_config(to_toml(base), base_origin, v.sets);
+    v.config = parse_config(base_toml, base_origin, v.sets);
   } catch (const InputError& err) {
     throw InputError(where + ": " + err.what());
   }
@@ -104,18 +104,22 @@ Config parse_config_from(const std::string& text, const std::string& origin) {
   }
 }
 
-Config parse_base(const toml::node* base, const std::string& origin, const std::string& base_dir) {
+// Sets e.base_toml and e.base.
+void parse_base(const toml::node* base, const std::string& origin, const std::string& base_dir, Experiment& e) {
   if (!base) throw InputError(origin + ": missing the base config ([base] tables, or base = \"file.toml\")");
   if (const auto* file = base->as_string()) {
     fs::path p = fs::path(file->get()).is_absolute() ? fs::path(file->get()) : fs::path(base_dir) / file->get();
     if (!fs::is_regular_file(p)) throw InputError(origin + ": base = '" + file->get() + "': no such file " + p.string());
-    return parse_config_from(read_file(p.string()), p.string());
+    e.base_toml = read_file(p.string());
+    e.base = parse_config_from(e.base_toml, p.string());
+    return;
   }
   const toml::table* t = base->as_table();
   if (!t) throw InputError(origin + ": base must be a table ([base.model], ...) or a file name");
   std::ostringstream text;
   text << *t;
-  return parse_config_from(text.str(), origin + " [base]");
+  e.base_toml = text.str();
+  e.base = parse_config_from(e.base_toml, origin + " [base]");
 }
 
 Job parse_variant(const std::string& name, const toml::table& t, const Experiment& e, const std::string& origin) {
@@ -125,7 +129,7 @@ Job parse_variant(const std::string& name, const toml::table& t, const Experimen
              ") decides every variant's length; remove one of them";
     return "";
   };
-  return parse_overrides(name, &t, e.base, {}, refuse, origin + ": variant '" + name + "'", origin + " [base]");
+  return parse_overrides(name, &t, e.base_toml, {}, refuse, origin + ": variant '" + name + "'", origin + " [base]");
 }
 
 }  // namespace
@@ -157,7 +161,7 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
     throw InputError(origin + ": [experiment] kind must be \"sweep\" or \"lifelong\"" +
                      (e.kind.empty() ? std::string(" (missing or not a string)") : ", not '" + e.kind + "'"));
   e.description = exp->get("description") ? exp->get("description")->value_or(std::string()) : "";
-  e.base = parse_base(root.get("base"), origin, base_dir);
+  parse_base(root.get("base"), origin, base_dir, e);
   if (e.kind == "lifelong") {
     parse_lifelong(root, e, origin);
     return e;

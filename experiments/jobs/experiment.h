@@ -53,6 +53,8 @@ struct Experiment {
   std::string description;
   Budget budget;
   Config base;
+  std::string base_toml;  // the base as written: variants override it and then resolve, so a value
+                          // derived from another (model.d_ff from model.n_embd) follows the override
   std::vector<Job> jobs;  // sweep: one per variant, in file order; lifelong: one per method, in `methods` order
   LifelongSpec lifelong;
 };

@@ -16,9 +16,9 @@ std::string literal(const toml::node& n);
 // Names of variants, methods and domains (also folder names): [A-Za-z0-9._-]+, not "." or "..".
 bool valid_name(const std::string& s);
 
-// base + `sets` + the dotted overrides of table t (may be null), validated. refuse(key) returns
-// why a key may not be overridden here, or "". Messages start with `where`.
-Job parse_overrides(const std::string& name, const toml::table* t, const Config& base,
+// base_toml + `sets` + the dotted overrides of table t (may be null), validated and resolved.
+// refuse(key) returns why a key may not be overridden here, or "". Messages start with `where`.
+Job parse_overrides(const std::string& name, const toml::table* t, const std::string& base_toml,
                         std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
                         const std::string& where, const std::string& base_origin);
 

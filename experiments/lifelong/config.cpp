@@ -140,7 +140,7 @@ Job parse_method(const std::string& m, const toml::table* overrides, const Exper
       return "sets " + key + ", but tokens_per_phase and the domains decide what every method reads";
     return "";
   };
-  return parse_overrides(m, overrides, e.base, {"model.ffn='" + method_ffn(m) + "'"}, refuse,
+  return parse_overrides(m, overrides, e.base_toml, {"model.ffn='" + method_ffn(m) + "'"}, refuse,
                          origin + ": method '" + m + "'", origin + " [base]");
 }
 

@@ -1,23 +1,30 @@
 #include "experiments/run/config.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <sstream>
+#include <tuple>
 #include <toml++/toml.h>
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
+#include "peer/peer_layer.h"
 
 namespace peer {
 
 namespace {
 
-// One schema entry: a dotted key bound to a member of Config, with typed read and write.
+// One schema entry: a dotted key bound to a member of Config, with typed read and write, and the
+// documentation `peer config keys` prints.
 struct Field {
   std::string key;
+  const char* type;
+  const char* meaning;
   std::function<void(Config&, const toml::node&)> read;
-  std::function<void(const Config&, toml::table&)> write;
+  std::function<std::string(const Config&)> literal;  // the value as TOML
 };
 
 [[noreturn]] void type_error(const std::string& key, const char* expected) {
@@ -52,80 +59,114 @@ T read_value(const std::string& key, const toml::node& n) {
 }
 
 template <class T>
-void write_value(toml::table& section, const std::string& name, const T& v) {
-  if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-    toml::array a;
-    for (const auto& s : v) a.push_back(s);
-    section.insert_or_assign(name, std::move(a));
+const char* type_name() {
+  if constexpr (std::is_same_v<T, int64_t>) return "integer";
+  else if constexpr (std::is_same_v<T, double>) return "float";
+  else if constexpr (std::is_same_v<T, bool>) return "boolean";
+  else if constexpr (std::is_same_v<T, std::string>) return "string";
+  else return "string array";
+}
+
+// toml++ writes doubles with 17 significant digits (0.1 as 0.10000000000000001); to_chars gives
+// the shortest text that reads back as the same double.
+std::string float_literal(double v) {
+  char buf[64];
+  std::string s(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  // "2" would read back as an integer; "1e-05", "inf" and "nan" are TOML floats as they are.
+  if (s.find_first_of(".ein") == std::string::npos) s += ".0";
+  return s;
+}
+
+template <class T>
+std::string value_literal(const T& v) {
+  if constexpr (std::is_same_v<T, double>) {
+    return float_literal(v);
   } else {
-    section.insert_or_assign(name, v);
+    std::ostringstream ss;
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      toml::array a;
+      for (const auto& s : v) a.push_back(s);
+      ss << a;
+    } else {
+      ss << toml::value<T>(v);  // toml++ quotes and escapes strings
+    }
+    return ss.str();
   }
 }
 
 template <class Section, class T>
-Field field(const std::string& key, Section Config::*sec, T Section::*member) {
-  std::string section = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
-  return {key, [=](Config& c, const toml::node& n) { (c.*sec).*member = read_value<T>(key, n); },
-          [=](const Config& c, toml::table& root) {
-            if (!root.contains(section)) root.insert(section, toml::table{});
-            write_value(*root[section].as_table(), name, (c.*sec).*member);
-          }};
+Field field(const std::string& key, Section Config::*sec, T Section::*member, const char* meaning) {
+  return {key, type_name<T>(), meaning,
+          [=](Config& c, const toml::node& n) { (c.*sec).*member = read_value<T>(key, n); },
+          [=](const Config& c) { return value_literal((c.*sec).*member); }};
 }
 
 const std::vector<Field>& schema() {
   using C = Config;
   static const std::vector<Field> fields = {
-      field("model.n_embd", &C::model, &ModelConfig::n_embd),
-      field("model.n_head", &C::model, &ModelConfig::n_head),
-      field("model.n_layer", &C::model, &ModelConfig::n_layer),
-      field("model.block_size", &C::model, &ModelConfig::block_size),
-      field("model.dropout", &C::model, &ModelConfig::dropout),
-      field("model.ffn", &C::model, &ModelConfig::ffn),
-      field("model.ffn_every", &C::model, &ModelConfig::ffn_every),
-      field("model.d_ff", &C::model, &ModelConfig::d_ff),
-      field("model.activation", &C::model, &ModelConfig::activation),
-      field("model.init", &C::model, &ModelConfig::init),
-      field("moe.num_experts", &C::moe, &MoEConfig::num_experts),
-      field("moe.top_k", &C::moe, &MoEConfig::top_k),
-      field("moe.d_expert", &C::moe, &MoEConfig::d_expert),
-      field("moe.router", &C::moe, &MoEConfig::router),
-      field("moe.capacity_factor", &C::moe, &MoEConfig::capacity_factor),
-      field("moe.eval_capacity_factor", &C::moe, &MoEConfig::eval_capacity_factor),
-      field("moe.load_balance_coef", &C::moe, &MoEConfig::load_balance_coef),
-      field("moe.importance_coef", &C::moe, &MoEConfig::importance_coef),
-      field("moe.z_loss_coef", &C::moe, &MoEConfig::z_loss_coef),
-      field("moe.num_shared", &C::moe, &MoEConfig::num_shared),
-      field("peer.num_experts", &C::peer, &PeerConfig::num_experts),
-      field("peer.n1", &C::peer, &PeerConfig::n1),
-      field("peer.n2", &C::peer, &PeerConfig::n2),
-      field("peer.heads", &C::peer, &PeerConfig::heads),
-      field("peer.top_k", &C::peer, &PeerConfig::top_k),
-      field("peer.d_key", &C::peer, &PeerConfig::d_key),
-      field("peer.activation", &C::peer, &PeerConfig::activation),
-      field("peer.query_batchnorm", &C::peer, &PeerConfig::query_batchnorm),
-      field("peer.key_init_std", &C::peer, &PeerConfig::key_init_std),
-      field("peer.expert_init_std", &C::peer, &PeerConfig::expert_init_std),
-      field("train.steps", &C::train, &TrainConfig::steps),
-      field("train.tokens", &C::train, &TrainConfig::tokens),
-      field("train.batch_size", &C::train, &TrainConfig::batch_size),
-      field("train.lr", &C::train, &TrainConfig::lr),
-      field("train.min_lr_ratio", &C::train, &TrainConfig::min_lr_ratio),
-      field("train.weight_decay", &C::train, &TrainConfig::weight_decay),
-      field("train.warmup_steps", &C::train, &TrainConfig::warmup_steps),
-      field("train.grad_clip", &C::train, &TrainConfig::grad_clip),
-      field("train.eval_every", &C::train, &TrainConfig::eval_every),
-      field("train.eval_batches", &C::train, &TrainConfig::eval_batches),
-      field("train.log_every", &C::train, &TrainConfig::log_every),
-      field("train.sample_tokens", &C::train, &TrainConfig::sample_tokens),
-      field("train.seed", &C::train, &TrainConfig::seed),
-      field("train.threads", &C::train, &TrainConfig::threads),
-      field("train.device", &C::train, &TrainConfig::device),
-      field("train.sparse_adam", &C::train, &TrainConfig::sparse_adam),
-      field("data.source", &C::data, &DataConfig::source),
-      field("data.files", &C::data, &DataConfig::files),
-      field("data.genres", &C::data, &DataConfig::genres),
-      field("data.dir", &C::data, &DataConfig::dir),
-      field("data.val_fraction", &C::data, &DataConfig::val_fraction),
+      field("model.n_embd", &C::model, &ModelConfig::n_embd, "width of the residual stream"),
+      field("model.n_head", &C::model, &ModelConfig::n_head, "attention heads; must divide n_embd"),
+      field("model.n_layer", &C::model, &ModelConfig::n_layer, "transformer blocks"),
+      field("model.block_size", &C::model, &ModelConfig::block_size, "context length in tokens (bytes)"),
+      field("model.dropout", &C::model, &ModelConfig::dropout, "dropout probability, in [0, 1)"),
+      field("model.ffn", &C::model, &ModelConfig::ffn, "FFN of the expert blocks: dense, moe or peer"),
+      field("model.ffn_every", &C::model, &ModelConfig::ffn_every,
+            "every n-th block (n-1, 2n-1, ...) holds the expert FFN, the others a dense one"),
+      field("model.d_ff", &C::model, &ModelConfig::d_ff, "hidden width of a dense FFN; 0 = 4 * n_embd"),
+      field("model.activation", &C::model, &ModelConfig::activation, "FFN and MoE expert activation: relu or gelu"),
+      field("model.init", &C::model, &ModelConfig::init, "weight init: kaiming, xavier or normal"),
+      field("moe.num_experts", &C::moe, &MoEConfig::num_experts, "routed experts per MoE layer"),
+      field("moe.top_k", &C::moe, &MoEConfig::top_k, "experts each token is routed to"),
+      field("moe.d_expert", &C::moe, &MoEConfig::d_expert,
+            "hidden width of one expert; 0 = model.d_ff (granularity G = d_ff / d_expert = 1)"),
+      field("moe.router", &C::moe, &MoEConfig::router, "topk, noisy_topk or switch (top-1)"),
+      field("moe.capacity_factor", &C::moe, &MoEConfig::capacity_factor,
+            "training: an expert takes ceil(factor * tokens * top_k / num_experts) tokens, drops the rest; 0 = dropless"),
+      field("moe.eval_capacity_factor", &C::moe, &MoEConfig::eval_capacity_factor,
+            "the same for evaluation; 0 = dropless"),
+      field("moe.load_balance_coef", &C::moe, &MoEConfig::load_balance_coef, "weight of the load-balancing loss"),
+      field("moe.importance_coef", &C::moe, &MoEConfig::importance_coef, "weight of the importance (CV^2) loss"),
+      field("moe.z_loss_coef", &C::moe, &MoEConfig::z_loss_coef, "weight of the router z-loss"),
+      field("moe.num_shared", &C::moe, &MoEConfig::num_shared,
+            "shared experts (hidden d_expert each) that every token uses besides its routed ones"),
+      field("peer.num_experts", &C::peer, &PeerConfig::num_experts,
+            "single-neuron experts in the first pool; must be n1 * n2"),
+      field("peer.n1", &C::peer, &PeerConfig::n1, "product-key side 1; 0 (with n2 = 0) = sqrt(num_experts)"),
+      field("peer.n2", &C::peer, &PeerConfig::n2, "product-key side 2; 0 (with n1 = 0) = sqrt(num_experts)"),
+      field("peer.heads", &C::peer, &PeerConfig::heads, "retrieval heads, each with its own query"),
+      field("peer.top_k", &C::peer, &PeerConfig::top_k, "experts each head retrieves; at most min(n1, n2)"),
+      field("peer.d_key", &C::peer, &PeerConfig::d_key, "query and key width; even (split into two halves)"),
+      field("peer.activation", &C::peer, &PeerConfig::activation, "expert activation: relu or gelu"),
+      field("peer.query_batchnorm", &C::peer, &PeerConfig::query_batchnorm, "batch-normalise the queries"),
+      field("peer.key_init_std", &C::peer, &PeerConfig::key_init_std, "std of the product keys; 0 = (d_key/2)^-0.5"),
+      field("peer.expert_init_std", &C::peer, &PeerConfig::expert_init_std,
+            "std of the expert weights; 0 = n_embd^-0.5"),
+      field("train.steps", &C::train, &TrainConfig::steps, "optimizer steps (when train.tokens = 0)"),
+      field("train.tokens", &C::train, &TrainConfig::tokens,
+            "when > 0, steps = ceil(tokens / (batch_size * block_size)); 0 = use steps"),
+      field("train.batch_size", &C::train, &TrainConfig::batch_size, "sequences per step"),
+      field("train.lr", &C::train, &TrainConfig::lr, "peak learning rate (AdamW)"),
+      field("train.min_lr_ratio", &C::train, &TrainConfig::min_lr_ratio,
+            "the cosine decay ends at lr * min_lr_ratio, in [0, 1]"),
+      field("train.weight_decay", &C::train, &TrainConfig::weight_decay, "AdamW weight decay (not on norms, biases, embeddings)"),
+      field("train.warmup_steps", &C::train, &TrainConfig::warmup_steps, "linear warmup steps before the cosine decay"),
+      field("train.grad_clip", &C::train, &TrainConfig::grad_clip, "clip the global gradient norm; 0 = no clipping"),
+      field("train.eval_every", &C::train, &TrainConfig::eval_every, "steps between validation evaluations"),
+      field("train.eval_batches", &C::train, &TrainConfig::eval_batches, "batches per validation evaluation"),
+      field("train.log_every", &C::train, &TrainConfig::log_every, "steps between training-loss rows"),
+      field("train.sample_tokens", &C::train, &TrainConfig::sample_tokens,
+            "text sampled at the end of a run, in tokens; 0 = none"),
+      field("train.seed", &C::train, &TrainConfig::seed, "seed of init, data order, dropout and routing noise"),
+      field("train.threads", &C::train, &TrainConfig::threads, "CPU threads, in [1, 1024]"),
+      field("train.device", &C::train, &TrainConfig::device, "cpu or cuda (cuda is refused for now: no CUDA implementation yet)"),
+      field("train.sparse_adam", &C::train, &TrainConfig::sparse_adam,
+            "expert tables: lazy (update the rows used) or dense (every row, every step)"),
+      field("data.source", &C::data, &DataConfig::source, "brown (the Brown corpus) or files"),
+      field("data.files", &C::data, &DataConfig::files, "source = files: text files or folders of them"),
+      field("data.genres", &C::data, &DataConfig::genres, "source = brown: genre codes ca .. cr; empty = all"),
+      field("data.dir", &C::data, &DataConfig::dir, "where `peer data prepare` put the Brown genre files"),
+      field("data.val_fraction", &C::data, &DataConfig::val_fraction,
+            "held-out fraction of the text for validation, in (0, 1)"),
   };
   return fields;
 }
@@ -163,6 +204,42 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+std::vector<ConfigKeyDoc> config_key_docs() {
+  std::vector<ConfigKeyDoc> docs;
+  for (const Field& f : schema()) docs.push_back({f.key, f.type, f.literal(Config{}), f.meaning});
+  return docs;
+}
+
+std::string format_config_keys(bool markdown) {
+  const std::vector<ConfigKeyDoc> docs = config_key_docs();
+  std::ostringstream s;
+  if (markdown) {
+    // A '|' inside a cell would end it.
+    auto cell = [](const std::string& t) {
+      std::string out;
+      for (char ch : t) out += ch == '|' ? std::string("\\|") : std::string(1, ch);
+      return out;
+    };
+    s << "| key | type | default | meaning |\n|---|---|---|---|\n";
+    for (const ConfigKeyDoc& d : docs)
+      s << "| `" << d.key << "` | " << d.type << " | `" << cell(d.default_value) << "` | " << cell(d.meaning) << " |\n";
+    return s.str();
+  }
+  size_t wk = 3, wt = 4, wd = 7;
+  for (const ConfigKeyDoc& d : docs) {
+    wk = std::max(wk, d.key.size());
+    wt = std::max(wt, d.type.size());
+    wd = std::max(wd, d.default_value.size());
+  }
+  auto row = [&](const std::string& k, const std::string& t, const std::string& d, const std::string& m) {
+    s << k << std::string(wk - k.size() + 2, ' ') << t << std::string(wt - t.size() + 2, ' ') << d
+      << std::string(wd - d.size() + 2, ' ') << m << "\n";
+  };
+  row("key", "type", "default", "meaning");
+  for (const ConfigKeyDoc& d : docs) row(d.key, d.type, d.default_value, d.meaning);
+  return s.str();
+}
+
 Config parse_config(const std::string& text, const std::string& origin, const std::vector<std::string>& sets) {
   toml::table root = parse_toml(text, origin);
   std::map<std::string, const toml::node*> values;
@@ -192,7 +269,8 @@ Config parse_config(const std::string& text, const std::string& origin, const st
     if (!f) throw InputError(source[key] + ": unknown config key '" + key + "'");
     f->read(c, *node);
   }
-  validate(c);
+  validate(c);  // before resolving: its messages speak of what the user wrote (n1 = n2 = 0 ...)
+  resolve(c);
   return c;
 }
 
@@ -200,12 +278,27 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   return parse_config(read_file(path), path, sets);
 }
 
+void resolve(Config& c) {
+  c.model.d_ff = c.d_ff();
+  c.moe.d_expert = c.d_expert();
+  std::tie(c.peer.n1, c.peer.n2) = c.peer_sides();
+  // PeerLayer's own defaults, in float, so a resolved config builds the same weights.
+  if (c.peer.key_init_std == 0.0) c.peer.key_init_std = default_key_init_std(c.peer.d_key);
+  if (c.peer.expert_init_std == 0.0) c.peer.expert_init_std = default_expert_init_std(c.model.n_embd);
+  c.train.steps = c.total_steps();
+}
+
 std::string to_toml(const Config& c) {
-  toml::table root;
-  for (const Field& f : schema()) f.write(c, root);
-  std::ostringstream ss;
-  ss << root << "\n";
-  return ss.str();
+  std::string out, section;
+  for (const Field& f : schema()) {
+    const size_t dot = f.key.find('.');
+    if (f.key.substr(0, dot) != section) {
+      section = f.key.substr(0, dot);
+      out += (out.empty() ? "[" : "\n[") + section + "]\n";
+    }
+    out += f.key.substr(dot + 1) + " = " + f.literal(c) + "\n";
+  }
+  return out;
 }
 
 std::pair<int64_t, int64_t> Config::peer_sides() const {

@@ -1,5 +1,6 @@
-// Run configuration: the TOML schema (DESIGN.md 4b), defaults, `--set` overrides, validation.
-// Unknown keys, wrong types and impossible values are InputErrors naming the key.
+// Run configuration: the TOML schema (experiments/README.md lists its keys), defaults, `--set`
+// overrides, validation, resolution. Unknown keys, wrong types and impossible values are
+// InputErrors naming the key.
 #pragma once
 
 #include <cstdint>
@@ -81,23 +82,39 @@ struct Config {
   TrainConfig train;
   DataConfig data;
 
+  // The effective values, also where a field still holds its 0 = derived (a Config not made by
+  // parse_config); resolve() writes them into the fields.
   int64_t total_steps() const;
   int64_t d_ff() const { return model.d_ff > 0 ? model.d_ff : 4 * model.n_embd; }
   int64_t d_expert() const { return moe.d_expert > 0 ? moe.d_expert : d_ff(); }
-  // Whether block `layer` (0-based) holds the expert FFN (ffn_every = n: blocks n-1, 2n-1, ...).
   // The product-key sides (n1, n2) of the first PEER pool.
   std::pair<int64_t, int64_t> peer_sides() const;
+  // Whether block `layer` (0-based) holds the expert FFN (ffn_every = n: blocks n-1, 2n-1, ...).
   bool is_expert_block(int64_t layer) const { return model.ffn != "dense" && (layer + 1) % model.ffn_every == 0; }
 };
 
 // Parses TOML text (origin names it in messages), applies "key=value" overrides (values are
-// TOML literals; a bare word is taken as a string), validates. Throws InputError.
+// TOML literals; a bare word is taken as a string), validates, then resolves. Throws InputError.
+// Resolving after the overrides is what lets `--set model.n_embd=256` re-derive model.d_ff.
 Config parse_config(const std::string& text, const std::string& origin, const std::vector<std::string>& sets = {});
 Config load_config(const std::string& path, const std::vector<std::string>& sets = {});
 void validate(const Config& c);
-// Fully resolved config as TOML (every key, defaults included).
+// Replaces every value that stands for a derived one (0 = auto: model.d_ff, moe.d_expert, peer.n1
+// and n2, the PEER init scales; train.steps when train.tokens is set) by the value the run uses.
+void resolve(Config& c);
+// The config as TOML: every key in schema order, defaults included; floats in the shortest form
+// that parses back to the same double.
 std::string to_toml(const Config& c);
 // Every known key, dotted ("model.n_embd", ...), in schema order.
 std::vector<std::string> config_keys();
+
+// The key reference `peer config keys` prints, from the schema the parser reads: per key its TOML
+// type, its default (as to_toml writes it) and what it means.
+struct ConfigKeyDoc {
+  std::string key, type, default_value, meaning;
+};
+std::vector<ConfigKeyDoc> config_key_docs();
+// The reference as aligned text columns, or as the Markdown table experiments/README.md holds.
+std::string format_config_keys(bool markdown);
 
 }  // namespace peer
