@@ -24,12 +24,12 @@ const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
   int64_t cap = expert_capacity(train ? opt_.capacity_factor : opt_.eval_capacity_factor, N, routing_->k, E);
   plan_ = plan_dispatch(*routing_, E, cap);
   y_.resize({N, d});
-  if (opt_.dense_reference) {
+  if (opt_.masked_oracle) {
     gates_dense_.resize({N, E});
     gates_dense_.zero();
     for (int64_t a = 0; a < N * routing_->k; ++a)
       if (plan_.row_of[a] >= 0) gates_dense_[(a / routing_->k) * E + routing_->expert[a]] = routing_->gate[a];
-    const Tensor& y = reference_.forward(experts, x, gates_dense_);
+    const Tensor& y = oracle_.forward(experts, x, gates_dense_);
     y_.copy_from(y);
   } else {
     yg_ = &experts.forward(x, plan_);
@@ -67,8 +67,8 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
   drop_.backward(dy.data(), d_.data(), dy.numel());
   dgate_.assign(N * k, 0.0f);
   dx_.resize({N, d});
-  if (opt_.dense_reference) {
-    const Tensor& dx = reference_.backward(d_, dgates_dense_);
+  if (opt_.masked_oracle) {
+    const Tensor& dx = oracle_.backward(d_, dgates_dense_);
     dx_.copy_from(dx);
     for (int64_t a = 0; a < N * k; ++a)
       if (plan_.row_of[a] >= 0) dgate_[a] = dgates_dense_[(a / k) * E + routing_->expert[a]];

@@ -9,8 +9,9 @@
 
 #include <memory>
 
-#include "core/kernels.h"
+#include "core/activation.h"
 #include "core/nn/batchnorm.h"
+#include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
 #include "core/sparse_rows.h"
 #include "peer/expert_pool.h"
@@ -27,7 +28,7 @@ struct PeerOptions {
   float expert_init_std = 0.0f;  // 0 = d^-0.5
 };
 
-class PeerLayer : public RowModule {
+class PeerLayer : public FfnSlot {
  public:
   PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool, InitScheme init,
             uint64_t seed);

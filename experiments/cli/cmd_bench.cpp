@@ -60,7 +60,7 @@ int cmd_bench(int argc, char** argv) {
   if (D < 2 || D % 2) throw InputError("--key-dim must be even and >= 2");
   if (K < 1 || K > std::min(N, int64_t(4096))) throw InputError("--topk must be in [1, min(N, 4096)]");
   const std::string device = a.get("device", "cpu");
-  if (device == "cuda") cuda::require_available();
+  if (device == "cuda") cuda::refuse("[bench] --device cuda", "product-key retrieval");
   else if (device != "cpu") throw InputError("--device must be cpu or cuda");
   set_num_threads(int(a.get_int("threads", 2)));
 

@@ -289,7 +289,8 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   std::vector<Planned> planned;
   for (const Variant& m : e.variants) {
     check_stream_fits(data, phase_plan(e.lifelong, m), m.name);
-    if (m.config.train.device == "cuda" && !plan_only) cuda::require_available();
+    if (m.config.train.device == "cuda" && !plan_only)
+      cuda::refuse("[lifelong] method '" + m.name + "': train.device = \"cuda\"", "the training step");
     const std::string dir = (fs::path(out_dir) / "methods" / m.name).string();
     planned.push_back({&m, dir, existing_record(m, dir, key)});
   }

@@ -124,7 +124,7 @@ double train_on_batch(LanguageModel& model, AdamW& opt, const std::vector<int32_
 
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
   reset_peak_rss();
-  if (config_.train.device == "cuda") cuda::require_available();
+  if (config_.train.device == "cuda") cuda::refuse("[train] train.device = \"cuda\"", "the training step");
   std::optional<Tokenizer> vocab;
   CheckpointInfo info;
   if (resume) {

@@ -51,7 +51,8 @@ std::vector<Planned> plan(const Experiment& e, const std::string& out, bool plan
     if (!vocab.count(key)) vocab[key] = load_run_data(v.config).tokenizer.vocab_size();
     apply_budget(p.row.config, e.budget, vocab[key], e.path + ": variant '" + v.name + "'");
     p.row.acc = account(p.row.config, vocab[key]);
-    if (p.row.config.train.device == "cuda" && !plan_only) cuda::require_available();
+    if (p.row.config.train.device == "cuda" && !plan_only)
+      cuda::refuse("[sweep] variant '" + v.name + "': train.device = \"cuda\"", "the training step");
     p.dir = (fs::path(out) / "variants" / v.name).string();
     const bool done = fs::is_regular_file(fs::path(p.dir) / "summary.json");
     if (done || fs::is_regular_file(checkpoint_path(p.dir))) {

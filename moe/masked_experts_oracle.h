@@ -8,7 +8,7 @@
 
 namespace peer {
 
-class DenseMaskedExperts {
+class MaskedExpertsOracle {
  public:
   // y (N, d) = sum_e G[:, e] * expert_e(x).
   const Tensor& forward(ExpertMLPs& experts, const Tensor& x, const Tensor& gates);
