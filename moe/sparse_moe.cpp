@@ -63,12 +63,12 @@ void SparseMoE::combine(const Tensor& grouped, bool weighted, Tensor& out) const
 
 const Tensor& SparseMoE::backward(const Tensor& dy) {
   const int64_t N = dy.dim(0), d = dy.dim(1), E = experts.num_experts(), k = routing_->k;
-  d_.resize(dy.shape());
-  drop_.backward(dy.data(), d_.data(), dy.numel());
+  dy_.resize(dy.shape());
+  drop_.backward(dy.data(), dy_.data(), dy.numel());
   dgate_.assign(N * k, 0.0f);
   dx_.resize({N, d});
   if (opt_.masked_oracle) {
-    const Tensor& dx = oracle_.backward(d_, dgates_dense_);
+    const Tensor& dx = oracle_.backward(dy_, dgates_dense_);
     dx_.copy_from(dx);
     for (int64_t a = 0; a < N * k; ++a)
       if (plan_.row_of[a] >= 0) dgate_[a] = dgates_dense_[(a / k) * E + routing_->expert[a]];
@@ -76,7 +76,7 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
     dyg_.resize({plan_.rows(), d});
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < N; ++t) {
-      const float* g = d_.data() + t * d;
+      const float* g = dy_.data() + t * d;
       for (int64_t s = 0; s < k; ++s) {
         int64_t row = plan_.row_of[t * k + s];
         if (row < 0) continue;
@@ -95,7 +95,7 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
   const Tensor& dxr = router.backward(dgate_);
   for (int64_t i = 0; i < N * d; ++i) dx_[i] += dxr[i];
   if (shared) {
-    const Tensor& dxs = shared->backward(d_);
+    const Tensor& dxs = shared->backward(dy_);
     for (int64_t i = 0; i < N * d; ++i) dx_[i] += dxs[i];
   }
   return dx_;

@@ -56,7 +56,7 @@ class SparseMoE : public FfnSlot {
   const Routing* routing_ = nullptr;
   const Tensor* yg_ = nullptr;  // (rows, d) expert outputs, grouped
   Tensor gates_dense_, dgates_dense_;  // (N, E) masked_oracle mode only
-  Tensor y_, d_, dyg_, dx_;
+  Tensor y_, dy_, dyg_, dx_;  // dy_: the gradient through the dropout
   std::vector<float> dgate_;
   // Accumulated since reset_stats().
   std::vector<double> load_;

@@ -131,7 +131,7 @@ TEST_CASE("accounting: the model's parameter count for the shipped shapes") {
 TEST_CASE("accounting: shipped granularity sweeps match active parameters") {
   for (const char* file : {"granularity.toml", "granularity-quick.toml", "granularity-gpu.toml"}) {
     INFO(file);
-    Experiment e = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/" + file);
+    Experiment e = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/configs/" + file);
     REQUIRE(e.variants.front().name == "dense");
     const double dense = double(account(e.variants.front().config, 85).ffn_active_params);
     bool has_moe = false, has_peer = false;
