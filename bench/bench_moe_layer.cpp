@@ -14,14 +14,14 @@ namespace {
 
 constexpr int64_t kTokens = 2048, kDim = 256, kExpertHidden = 256;
 
-MoEOptions options(int64_t experts, bool reference) {
+MoEOptions options(int64_t experts, bool oracle) {
   MoEOptions o;
   o.router.kind = RouterKind::TopK;
   o.router.num_experts = experts;
   o.router.top_k = 2;
   o.d_expert = kExpertHidden;
   o.capacity_factor = 1.25;
-  o.dense_reference = reference;
+  o.masked_oracle = oracle;
   return o;
 }
 
@@ -32,9 +32,9 @@ Tensor random_input(uint64_t stream) {
   return x;
 }
 
-void layer_step(benchmark::State& state, bool reference) {
+void layer_step(benchmark::State& state, bool oracle) {
   set_num_threads(2);
-  SparseMoE moe("moe", kDim, options(state.range(0), reference), InitScheme::Kaiming, 1, 5);
+  SparseMoE moe("moe", kDim, options(state.range(0), oracle), InitScheme::Kaiming, 1, 5);
   Tensor x = random_input(1), dy = random_input(2);
   for (auto _ : state) {
     moe.zero_grad();
@@ -47,7 +47,7 @@ void layer_step(benchmark::State& state, bool reference) {
 }
 
 void BM_MoE_sparse(benchmark::State& s) { layer_step(s, false); }
-void BM_MoE_dense_reference(benchmark::State& s) { layer_step(s, true); }
+void BM_MoE_masked_oracle(benchmark::State& s) { layer_step(s, true); }
 
 void BM_MoE_dispatch_only(benchmark::State& state) {
   set_num_threads(2);
@@ -64,7 +64,7 @@ void BM_MoE_dispatch_only(benchmark::State& state) {
 
 BENCHMARK(BM_MoE_sparse)->Arg(8)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MoE_dispatch_only)->Arg(8)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MoE_dense_reference)->Arg(8)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_MoE_masked_oracle)->Arg(8)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace
 }  // namespace peer

@@ -4,7 +4,7 @@
 // 1024 tokens, one untimed warm-up step. Counters: tokens/s, the median step (the reference's
 // statistic) and the process's peak resident memory; run one
 // variant per process so the peak belongs to it:
-//   build/bench/peer_bench_peer --benchmark_filter=PeerStep/lazy
+//   build/bench/peer_bench_peer_layer --benchmark_filter=PeerStep/lazy
 #include <sys/resource.h>
 
 #include <benchmark/benchmark.h>

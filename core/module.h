@@ -62,19 +62,4 @@ class Module {
   void set_frozen(bool frozen);
 };
 
-// A sequence-to-sequence layer on rows of width d: x (N, d) -> y (N, d). The FFN slot of a
-// transformer block is one of these (dense MLP, sparse MoE, PEER), so the model needs no
-// knowledge of experts.
-class RowModule : public Module {
- public:
-  virtual const Tensor& forward(const Tensor& x, bool train, uint64_t step) = 0;
-  virtual const Tensor& backward(const Tensor& dy) = 0;
-  // Auxiliary loss added to the training objective by the last forward (its gradient is
-  // injected by backward). 0 for layers without one.
-  virtual double aux_loss() const { return 0.0; }
-  // Statistics of the last forward (accumulated since reset_stats for eval-time stats).
-  virtual void stats(Stats& out) const {}
-  virtual void reset_stats() {}
-};
-
 }  // namespace peer

@@ -8,7 +8,7 @@
 
 namespace peer {
 
-std::string device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+namespace {
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -19,8 +19,7 @@ int64_t shape_numel(const std::vector<int64_t>& shape) {
   return n;
 }
 
-namespace {
-// 64-byte aligned so that Eigen and the compiler's vector loads never straddle cache lines.
+// 64-byte aligned so that vector loads of aligned rows never straddle cache lines.
 std::shared_ptr<float[]> allocate(int64_t n) {
   size_t bytes = ((std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes);
@@ -30,11 +29,8 @@ std::shared_ptr<float[]> allocate(int64_t n) {
 }
 }  // namespace
 
-Tensor::Tensor(std::vector<int64_t> shape, Device device)
-    : shape_(std::move(shape)), numel_(shape_numel(shape_)), capacity_(numel_), device_(device) {
-  if (device != Device::CPU) throw std::runtime_error("[tensor] CUDA tensors are not available in this build");
-  storage_ = allocate(numel_);
-}
+Tensor::Tensor(std::vector<int64_t> shape)
+    : shape_(std::move(shape)), numel_(shape_numel(shape_)), capacity_(numel_), storage_(allocate(numel_)) {}
 
 void Tensor::resize(std::vector<int64_t> shape) {
   int64_t n = shape_numel(shape);
@@ -57,7 +53,7 @@ void Tensor::zero() {
 void Tensor::fill(float v) { std::fill(storage_.get(), storage_.get() + numel_, v); }
 
 Tensor Tensor::clone() const {
-  Tensor t(shape_, device_);
+  Tensor t(shape_);
   if (numel_) std::memcpy(t.data(), data(), numel_ * sizeof(float));
   return t;
 }

@@ -1,5 +1,6 @@
-// Tensor: a contiguous float32 array with a shape and a device.
-// Copies share storage (like a handle); clone() copies the data.
+// Tensor: a contiguous float32 array in CPU memory, with a shape. (No GPU memory yet: nothing
+// runs on a GPU, see core/cuda/device.h.) Copies share storage (like a handle); clone() copies
+// the data.
 #pragma once
 
 #include <cstdint>
@@ -9,15 +10,11 @@
 
 namespace peer {
 
-enum class Device { CPU, CUDA };
-
-std::string device_name(Device d);
-
 class Tensor {
  public:
   Tensor() = default;
   // Zero-filled tensor of the given shape.
-  explicit Tensor(std::vector<int64_t> shape, Device device = Device::CPU);
+  explicit Tensor(std::vector<int64_t> shape);
 
   float* data() { return storage_.get(); }
   const float* data() const { return storage_.get(); }
@@ -28,7 +25,6 @@ class Tensor {
   int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
   int ndim() const { return static_cast<int>(shape_.size()); }
   int64_t numel() const { return numel_; }
-  Device device() const { return device_; }
   bool empty() const { return numel_ == 0; }
 
   // Reallocates only when the element count grows; contents are unspecified after a reshape
@@ -47,9 +43,6 @@ class Tensor {
   int64_t numel_ = 0;
   int64_t capacity_ = 0;
   std::shared_ptr<float[]> storage_;
-  Device device_ = Device::CPU;
 };
-
-int64_t shape_numel(const std::vector<int64_t>& shape);
 
 }  // namespace peer

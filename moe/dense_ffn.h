@@ -2,14 +2,14 @@
 // Granularity G = d_ff / d_expert compares MoE variants against this block.
 #pragma once
 
-#include "core/kernels.h"
-#include "core/module.h"
+#include "core/activation.h"
 #include "core/nn/dropout.h"
+#include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
 
 namespace peer {
 
-class DenseFFN : public RowModule {
+class DenseFFN : public FfnSlot {
  public:
   DenseFFN(const std::string& name, int64_t d, int64_t d_ff, Activation act, float dropout, InitScheme init,
            uint64_t seed, uint64_t stream);

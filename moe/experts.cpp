@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/gemm.h"
 #include "core/parallel.h"
 
 namespace peer {
@@ -15,7 +16,7 @@ ExpertMLPs::ExpertMLPs(const std::string& name, int64_t num_experts, int64_t d, 
       b2(name + ".b2", {num_experts, d}, false),
       E_(num_experts),
       d_(d),
-      dx_(d_expert),
+      d_expert_(d_expert),
       act_(act) {
   // Each expert is a (fan_out, fan_in) linear weight: initialise expert by expert.
   for (Parameter* p : {&w1, &w2}) {
@@ -62,10 +63,10 @@ std::vector<Chunk> chunks(const DispatchPlan& plan, int64_t E) {
 
 const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
   plan_ = &plan;
-  const int64_t rows = plan.rows();
+  const int64_t rows = plan.rows(), h = d_expert_;
   xg_.resize({rows, d_});
-  pre_.resize({rows, dx_});
-  hidden_.resize({rows, dx_});
+  pre_.resize({rows, h});
+  hidden_.resize({rows, h});
   y_.resize({rows, d_});
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) std::copy_n(x.data() + int64_t(plan.token[r]) * d_, d_, xg_.data() + r * d_);
@@ -73,16 +74,15 @@ const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t w = 0; w < work.size(); ++w) {
     const int64_t e = work[w].e, r0 = work[w].r0, n = work[w].n;
-    float* pre = pre_.data() + r0 * dx_;
+    float* pre = pre_.data() + r0 * h;
     float* y = y_.data() + r0 * d_;
     for (int64_t r = 0; r < n; ++r) {
-      std::copy_n(b1.value.data() + e * dx_, dx_, pre + r * dx_);
+      std::copy_n(b1.value.data() + e * h, h, pre + r * h);
       std::copy_n(b2.value.data() + e * d_, d_, y + r * d_);
     }
-    gemm(false, true, n, dx_, d_, 1.0f, xg_.data() + r0 * d_, d_, w1.value.data() + e * dx_ * d_, d_, 1.0f, pre, dx_);
-    activation_forward(act_, pre, hidden_.data() + r0 * dx_, n * dx_);
-    gemm(false, true, n, d_, dx_, 1.0f, hidden_.data() + r0 * dx_, dx_, w2.value.data() + e * d_ * dx_, dx_, 1.0f, y,
-         d_);
+    gemm(false, true, n, h, d_, 1.0f, xg_.data() + r0 * d_, d_, w1.value.data() + e * h * d_, d_, 1.0f, pre, h);
+    activation_forward(act_, pre, hidden_.data() + r0 * h, n * h);
+    gemm(false, true, n, d_, h, 1.0f, hidden_.data() + r0 * h, h, w2.value.data() + e * d_ * h, h, 1.0f, y, d_);
   }
   return y_;
 }
@@ -93,32 +93,32 @@ const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
 // all of its input gradients.
 const Tensor& ExpertMLPs::backward(const Tensor& dy) {
   const DispatchPlan& plan = *plan_;
-  const int64_t rows = plan.rows();
-  dhidden_.resize({rows, dx_});
+  const int64_t rows = plan.rows(), h = d_expert_;
+  dhidden_.resize({rows, h});
   dxg_.resize({rows, d_});
   const std::vector<Chunk> work = chunks(plan, E_);
   const bool train = !w1.frozen;
   auto weight_grads = [&](const Chunk& ch) {
     const int64_t e = ch.e, r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0;
-    const float *g = dy.data() + r0 * d_, *dh = dhidden_.data() + r0 * dx_;
+    const float *g = dy.data() + r0 * d_, *dh = dhidden_.data() + r0 * h;
     // dW2 rows [a, b) of d: g[:, a..b)^T hidden; b2 the same columns of g.
     const int64_t a = part_begin(ch.i, ch.c, d_), b = part_begin(ch.i + 1, ch.c, d_);
-    gemm(true, false, b - a, dx_, n, 1.0f, g + a, d_, hidden_.data() + r0 * dx_, dx_, 1.0f,
-         w2.grad.data() + (e * d_ + a) * dx_, dx_);
+    gemm(true, false, b - a, h, n, 1.0f, g + a, d_, hidden_.data() + r0 * h, h, 1.0f,
+         w2.grad.data() + (e * d_ + a) * h, h);
     add_column_sums(g + a, n, b - a, d_, b2.grad.data() + e * d_ + a);
     // dW1 rows [a1, e1) of d_expert: dh[:, a1..e1)^T xg; b1 the same columns of dh.
-    const int64_t a1 = part_begin(ch.i, ch.c, dx_), e1 = part_begin(ch.i + 1, ch.c, dx_);
-    gemm(true, false, e1 - a1, d_, n, 1.0f, dh + a1, dx_, xg_.data() + r0 * d_, d_, 1.0f,
-         w1.grad.data() + (e * dx_ + a1) * d_, d_);
-    add_column_sums(dh + a1, n, e1 - a1, dx_, b1.grad.data() + e * dx_ + a1);
+    const int64_t a1 = part_begin(ch.i, ch.c, h), e1 = part_begin(ch.i + 1, ch.c, h);
+    gemm(true, false, e1 - a1, d_, n, 1.0f, dh + a1, h, xg_.data() + r0 * d_, d_, 1.0f,
+         w1.grad.data() + (e * h + a1) * d_, d_);
+    add_column_sums(dh + a1, n, e1 - a1, h, b1.grad.data() + e * h + a1);
   };
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t w = 0; w < work.size(); ++w) {
     const int64_t e = work[w].e, r0 = work[w].r0, n = work[w].n;
-    float* dh = dhidden_.data() + r0 * dx_;
-    gemm(false, false, n, dx_, d_, 1.0f, dy.data() + r0 * d_, d_, w2.value.data() + e * d_ * dx_, dx_, 0.0f, dh, dx_);
-    activation_backward(act_, pre_.data() + r0 * dx_, dh, dh, n * dx_);
-    gemm(false, false, n, d_, dx_, 1.0f, dh, dx_, w1.value.data() + e * dx_ * d_, d_, 0.0f, dxg_.data() + r0 * d_, d_);
+    float* dh = dhidden_.data() + r0 * h;
+    gemm(false, false, n, h, d_, 1.0f, dy.data() + r0 * d_, d_, w2.value.data() + e * d_ * h, h, 0.0f, dh, h);
+    activation_backward(act_, pre_.data() + r0 * h, dh, dh, n * h);
+    gemm(false, false, n, d_, h, 1.0f, dh, h, w1.value.data() + e * h * d_, d_, 0.0f, dxg_.data() + r0 * d_, d_);
     if (train && work[w].c == 1) weight_grads(work[w]);
   }
   if (train && std::any_of(work.begin(), work.end(), [](const Chunk& ch) { return ch.c > 1; })) {

@@ -3,7 +3,7 @@
 // a DispatchPlan); nothing is computed for tokens an expert did not receive.
 #pragma once
 
-#include "core/kernels.h"
+#include "core/activation.h"
 #include "core/module.h"
 #include "core/nn/init.h"
 #include "moe/dispatch.h"
@@ -21,7 +21,7 @@ class ExpertMLPs : public Module {
   void collect_parameters(std::vector<Parameter*>& out) override;
 
   int64_t num_experts() const { return E_; }
-  int64_t d_expert() const { return dx_; }
+  int64_t d_expert() const { return d_expert_; }
   Activation activation() const { return act_; }
 
   Parameter w1;  // (E, d_expert, d)
@@ -30,7 +30,7 @@ class ExpertMLPs : public Module {
   Parameter b2;  // (E, d)
 
  private:
-  int64_t E_, d_, dx_;
+  int64_t E_, d_, d_expert_;
   Activation act_;
   const DispatchPlan* plan_ = nullptr;
   Tensor xg_;       // (rows, d) gathered inputs

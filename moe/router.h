@@ -54,7 +54,6 @@ class Router : public Module {
   const Tensor& probs() const { return probs_; }  // (N, E) softmax of the clean logits
   // Fixed noise for tests: replaces the Philox draw (N*E values) until cleared.
   void set_fixed_noise(std::vector<float> eps) { fixed_noise_ = std::move(eps); }
-  const RouterOptions& options() const { return opt_; }
 
   Linear gate;
   std::unique_ptr<Linear> noise;  // noisy_topk only

@@ -24,12 +24,12 @@ const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
   int64_t cap = expert_capacity(train ? opt_.capacity_factor : opt_.eval_capacity_factor, N, routing_->k, E);
   plan_ = plan_dispatch(*routing_, E, cap);
   y_.resize({N, d});
-  if (opt_.dense_reference) {
+  if (opt_.masked_oracle) {
     gates_dense_.resize({N, E});
     gates_dense_.zero();
     for (int64_t a = 0; a < N * routing_->k; ++a)
       if (plan_.row_of[a] >= 0) gates_dense_[(a / routing_->k) * E + routing_->expert[a]] = routing_->gate[a];
-    const Tensor& y = reference_.forward(experts, x, gates_dense_);
+    const Tensor& y = oracle_.forward(experts, x, gates_dense_);
     y_.copy_from(y);
   } else {
     yg_ = &experts.forward(x, plan_);
@@ -63,12 +63,12 @@ void SparseMoE::combine(const Tensor& grouped, bool weighted, Tensor& out) const
 
 const Tensor& SparseMoE::backward(const Tensor& dy) {
   const int64_t N = dy.dim(0), d = dy.dim(1), E = experts.num_experts(), k = routing_->k;
-  d_.resize(dy.shape());
-  drop_.backward(dy.data(), d_.data(), dy.numel());
+  dy_.resize(dy.shape());
+  drop_.backward(dy.data(), dy_.data(), dy.numel());
   dgate_.assign(N * k, 0.0f);
   dx_.resize({N, d});
-  if (opt_.dense_reference) {
-    const Tensor& dx = reference_.backward(d_, dgates_dense_);
+  if (opt_.masked_oracle) {
+    const Tensor& dx = oracle_.backward(dy_, dgates_dense_);
     dx_.copy_from(dx);
     for (int64_t a = 0; a < N * k; ++a)
       if (plan_.row_of[a] >= 0) dgate_[a] = dgates_dense_[(a / k) * E + routing_->expert[a]];
@@ -76,7 +76,7 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
     dyg_.resize({plan_.rows(), d});
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < N; ++t) {
-      const float* g = d_.data() + t * d;
+      const float* g = dy_.data() + t * d;
       for (int64_t s = 0; s < k; ++s) {
         int64_t row = plan_.row_of[t * k + s];
         if (row < 0) continue;
@@ -95,7 +95,7 @@ const Tensor& SparseMoE::backward(const Tensor& dy) {
   const Tensor& dxr = router.backward(dgate_);
   for (int64_t i = 0; i < N * d; ++i) dx_[i] += dxr[i];
   if (shared) {
-    const Tensor& dxs = shared->backward(d_);
+    const Tensor& dxs = shared->backward(dy_);
     for (int64_t i = 0; i < N * d; ++i) dx_[i] += dxs[i];
   }
   return dx_;

@@ -1,15 +1,16 @@
 // Sparse Mixture-of-Experts FFN slot: router -> capacity-limited dispatch -> per-expert GEMMs
 // over only their tokens -> gate-weighted combine (+ optional shared experts every token uses,
 // DeepSeekMoE style) -> dropout. Aux losses are added to the objective and their gradients
-// injected in backward. `dense_reference` swaps the dispatch/combine for the every-expert-on-
+// injected in backward. `masked_oracle` swaps the dispatch/combine for the every-expert-on-
 // every-token oracle (same router and capacity decisions), for tests and benchmarks.
 #pragma once
 
 #include <memory>
 
 #include "core/nn/dropout.h"
+#include "core/nn/ffn_slot.h"
 #include "moe/dense_ffn.h"
-#include "moe/dense_reference.h"
+#include "moe/masked_experts_oracle.h"
 #include "moe/dispatch.h"
 #include "moe/experts.h"
 #include "moe/router.h"
@@ -24,10 +25,10 @@ struct MoEOptions {
   double eval_capacity_factor = 2.0;   // evaluation; 0 = dropless
   int64_t num_shared = 0;              // shared experts of hidden d_expert each
   float dropout = 0.0f;
-  bool dense_reference = false;
+  bool masked_oracle = false;
 };
 
-class SparseMoE : public RowModule {
+class SparseMoE : public FfnSlot {
  public:
   SparseMoE(const std::string& name, int64_t d, const MoEOptions& o, InitScheme init, uint64_t seed, uint64_t stream);
   const Tensor& forward(const Tensor& x, bool train, uint64_t step) override;
@@ -50,12 +51,12 @@ class SparseMoE : public RowModule {
   std::string name_;
   MoEOptions opt_;
   Dropout drop_;
-  DenseMaskedExperts reference_;
+  MaskedExpertsOracle oracle_;
   DispatchPlan plan_;
   const Routing* routing_ = nullptr;
   const Tensor* yg_ = nullptr;  // (rows, d) expert outputs, grouped
-  Tensor gates_dense_, dgates_dense_;  // (N, E) reference mode only
-  Tensor y_, d_, dyg_, dx_;
+  Tensor gates_dense_, dgates_dense_;  // (N, E) masked_oracle mode only
+  Tensor y_, dy_, dyg_, dx_;  // dy_: the gradient through the dropout
   std::vector<float> dgate_;
   // Accumulated since reset_stats().
   std::vector<double> load_;

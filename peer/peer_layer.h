@@ -9,8 +9,9 @@
 
 #include <memory>
 
-#include "core/kernels.h"
+#include "core/activation.h"
 #include "core/nn/batchnorm.h"
+#include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
 #include "core/sparse_rows.h"
 #include "peer/expert_pool.h"
@@ -31,7 +32,7 @@ struct PeerOptions {
 float default_key_init_std(int64_t d_key);
 float default_expert_init_std(int64_t d);
 
-class PeerLayer : public RowModule {
+class PeerLayer : public FfnSlot {
  public:
   PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool, InitScheme init,
             uint64_t seed);

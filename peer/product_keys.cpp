@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/kernels.h"
+#include "core/gemm.h"
 
 namespace peer {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/kernels.h"
+#include "core/gemm.h"
 #include "core/module.h"
 #include "core/nn/dropout.h"
 #include "core/optim/adamw.h"

@@ -29,7 +29,7 @@ MoEOptions options(RouterKind kind, double cf, bool reference) {
   o.d_expert = kHidden;
   o.activation = Activation::GELU;  // smooth: no kinks inside the experts
   o.capacity_factor = cf;
-  o.dense_reference = reference;
+  o.masked_oracle = reference;
   return o;
 }
 

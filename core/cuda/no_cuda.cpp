@@ -1,15 +1,8 @@
-// Stand-in for device.cu when the CUDA backend is not built.
+// Stand-in for device.cpp when the CUDA backend is not built (nvcc not found, or PEER_CUDA=OFF).
 #include "core/cuda/device.h"
-#include "core/error.h"
 
 namespace peer::cuda {
 
-bool is_built() { return false; }
-int device_count() { return 0; }
-bool is_available() { return false; }
-std::string device_description() { return ""; }
-void require_available() {
-  throw InputError("[cuda] this build has no CUDA backend (nvcc was not found or PEER_CUDA=OFF)");
-}
+std::string backend_state() { return "CUDA backend not built"; }
 
 }  // namespace peer::cuda

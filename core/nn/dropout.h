@@ -26,7 +26,6 @@ class Dropout {
   void begin(int64_t n, bool train, uint64_t step);
   void apply(const float* x, float* y, int64_t first, int64_t count);
   void apply_backward(const float* dy, float* dx, int64_t first, int64_t count) const;
-  float p() const { return p_; }
 
  private:
   float p_;

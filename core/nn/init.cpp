@@ -1,11 +1,10 @@
 #include "core/nn/init.h"
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 
 #include "core/rng.h"
-
-#include <array>
 
 namespace peer {
 
@@ -14,10 +13,6 @@ InitScheme parse_init(const std::string& name) {
   if (name == "xavier") return InitScheme::Xavier;
   if (name == "normal") return InitScheme::Normal;
   throw std::invalid_argument("[init] unknown scheme '" + name + "' (expected kaiming, xavier or normal)");
-}
-
-std::string init_name(InitScheme s) {
-  return s == InitScheme::Kaiming ? "kaiming" : s == InitScheme::Xavier ? "xavier" : "normal";
 }
 
 namespace {

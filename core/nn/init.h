@@ -11,7 +11,6 @@ namespace peer {
 
 enum class InitScheme { Kaiming, Xavier, Normal };
 InitScheme parse_init(const std::string& name);  // kaiming | xavier | normal; throws otherwise
-std::string init_name(InitScheme s);
 
 // Fills p.value with N(0, std^2).
 void init_normal(Parameter& p, float std, uint64_t seed);

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "core/kernels.h"
+#include "core/gemm.h"
 
 namespace peer {
 

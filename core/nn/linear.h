@@ -15,9 +15,6 @@ class Linear : public Module {
   const Tensor& backward(const Tensor& dy);  // dy (N, out) -> dx (N, in); dW, db +=
   void collect_parameters(std::vector<Parameter*>& out) override;
 
-  int64_t in_features() const { return in_; }
-  int64_t out_features() const { return out_; }
-
   Parameter weight;  // (out, in)
   Parameter bias;    // (out), empty when the layer has no bias
 

@@ -15,7 +15,7 @@ void add(const float* a, const float* b, float* out, int64_t n) {
 std::string block_name(int64_t layer) { return "blocks." + std::to_string(layer); }
 }  // namespace
 
-Block::Block(const TransformerShape& s, int64_t layer, std::unique_ptr<RowModule> f)
+Block::Block(const TransformerShape& s, int64_t layer, std::unique_ptr<FfnSlot> f)
     : ln1(block_name(layer) + ".ln1", s.n_embd),
       attn(block_name(layer) + ".attn", s.n_embd, s.n_head, s.dropout, s.seed, kStreamLayer + 16 * layer),
       ln2(block_name(layer) + ".ln2", s.n_embd),
@@ -50,7 +50,7 @@ void Block::collect_parameters(std::vector<Parameter*>& out) {
   ffn->collect_parameters(out);
 }
 
-LanguageModel::LanguageModel(const TransformerShape& s, const FFNFactory& ffn)
+LanguageModel::LanguageModel(const TransformerShape& s, const FfnSlotFactory& ffn)
     : wte("wte", s.vocab_size, s.n_embd),
       wpe("wpe", s.block_size, s.n_embd),
       ln_f("ln_f", s.n_embd),

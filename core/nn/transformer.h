@@ -1,7 +1,7 @@
 // Decoder-only transformer language model: token + position embedding -> n_layer pre-LN blocks
 // (causal self-attention, then an FFN slot) -> final LayerNorm -> lm head -> cross-entropy.
-// The FFN slot of each block is any RowModule, built by a factory the caller supplies, so this
-// file knows nothing of experts.
+// The FFN slot of each block is an FfnSlot built by a factory the caller supplies, so this file
+// knows nothing of experts.
 #pragma once
 
 #include <functional>
@@ -9,6 +9,7 @@
 
 #include "core/nn/attention.h"
 #include "core/nn/embedding.h"
+#include "core/nn/ffn_slot.h"
 #include "core/nn/layernorm.h"
 #include "core/nn/linear.h"
 
@@ -25,11 +26,11 @@ struct TransformerShape {
   uint64_t seed = 1337;
 };
 
-using FFNFactory = std::function<std::unique_ptr<RowModule>(int64_t layer, const std::string& name)>;
+using FfnSlotFactory = std::function<std::unique_ptr<FfnSlot>(int64_t layer, const std::string& name)>;
 
 class Block : public Module {
  public:
-  Block(const TransformerShape& s, int64_t layer, std::unique_ptr<RowModule> ffn);
+  Block(const TransformerShape& s, int64_t layer, std::unique_ptr<FfnSlot> ffn);
   const Tensor& forward(const Tensor& x, int64_t B, int64_t T, bool train, uint64_t step);
   const Tensor& backward(const Tensor& dy);
   void collect_parameters(std::vector<Parameter*>& out) override;
@@ -37,7 +38,7 @@ class Block : public Module {
   LayerNorm ln1;
   CausalSelfAttention attn;
   LayerNorm ln2;
-  std::unique_ptr<RowModule> ffn;
+  std::unique_ptr<FfnSlot> ffn;
 
  private:
   Tensor mid_, out_;  // (N, C): x + attn(ln1(x)), mid + ffn(ln2(mid))
@@ -46,7 +47,7 @@ class Block : public Module {
 
 class LanguageModel : public Module {
  public:
-  LanguageModel(const TransformerShape& s, const FFNFactory& ffn);
+  LanguageModel(const TransformerShape& s, const FfnSlotFactory& ffn);
   const TransformerShape& shape() const { return shape_; }
 
   // idx, targets: (B*T) token ids. Returns the mean cross-entropy (without aux losses); when

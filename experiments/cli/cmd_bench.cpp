@@ -26,7 +26,8 @@ Times exact product-key top-k retrieval for Q tokens x H heads query rows over N
 (N = n1 * n2, n1 = n2 = sqrt(N) unless given), against brute force over all N scores on the first
 R rows (default 256; its rate is per row, so the speed-up is rate against rate). --check verifies
 that both return the same indices and scores on those rows (exit 1 if not). Defaults: N 2^20,
-H 8, K 16, D 128, Q 4096, threads 2, reps 5. The last line is JSON.
+H 8, K 16, D 128, Q 4096, threads 2, reps 5. The last line is JSON. --device cuda exits 2: retrieval
+has no CUDA implementation yet.
 )";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -61,7 +62,7 @@ int cmd_bench(int argc, char** argv) {
   if (D < 2 || D % 2) throw InputError("--key-dim must be even and >= 2");
   if (K < 1 || K > std::min(N, int64_t(4096))) throw InputError("--topk must be in [1, min(N, 4096)]");
   const std::string device = a.get("device", "cpu");
-  if (device == "cuda") cuda::require_available();
+  if (device == "cuda") cuda::refuse("[bench] --device cuda", "product-key retrieval");
   else if (device != "cpu") throw InputError("--device must be cpu or cuda");
   set_num_threads(int(a.get_int("threads", 2)));
 

@@ -274,7 +274,8 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   std::vector<JobState> states;
   for (const Job& m : e.jobs) {
     check_stream_fits(data, phase_plan(e.lifelong, m), m.name);
-    if (m.config.train.device == "cuda" && !plan_only) cuda::require_available();
+    if (m.config.train.device == "cuda" && !plan_only)
+      cuda::refuse("[lifelong] method '" + m.name + "': train.device = \"cuda\"", "the training step");
     const std::string dir = job_dir(out_dir, "method", m.name);
     records.push_back(existing_record(m, dir, key));
     states.push_back(state_of(records.back(), dir));

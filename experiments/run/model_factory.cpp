@@ -46,7 +46,7 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
   s.init = parse_init(c.model.init);
   s.seed = uint64_t(c.train.seed);
   Activation act = parse_activation(c.model.activation);
-  auto ffn = [&](int64_t layer, const std::string& name) -> std::unique_ptr<RowModule> {
+  auto ffn = [&](int64_t layer, const std::string& name) -> std::unique_ptr<FfnSlot> {
     // Dropout streams: each block owns 16 (attention uses the first two, the FFN slot from 8).
     uint64_t stream = kStreamLayer + 16 * uint64_t(layer) + 8;
     if (c.is_expert_block(layer) && c.model.ffn == "moe")

@@ -4,8 +4,6 @@
 #include <ctime>
 #include <fstream>
 
-#include "core/cuda/device.h"
-
 namespace peer {
 
 namespace {
@@ -44,7 +42,8 @@ Provenance current_provenance(const Config& c) {
   // Uncommitted changes to tracked files make the commit alone an incomplete description.
   else if (!command_line((git + "status --porcelain --untracked-files=no 2>/dev/null | head -n 1").c_str()).empty())
     p.commit += "+dirty";
-  p.device = c.train.device == "cuda" ? "cuda (" + cuda::device_description() + ")" : "cpu (" + cpu_name() + ")";
+  // Only the CPU computes: a request for CUDA is refused before anything runs (cuda::refuse).
+  p.device = "cpu (" + cpu_name() + ")";
   p.threads = c.train.threads;
   char stamp[64];
   std::time_t now = std::time(nullptr);

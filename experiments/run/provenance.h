@@ -10,7 +10,7 @@ namespace peer {
 
 struct Provenance {
   std::string commit;  // `git rev-parse --short HEAD` of the source tree (+dirty), or "unknown"
-  std::string device;  // "cpu (<model name>)" or "cuda (<GPU name>)"
+  std::string device;  // the device that computed: "cpu (<model name>)" (no path runs on a GPU yet)
   int64_t threads = 0;
   std::string date;    // local time, "2025-01-31 14:05:00 +0100"
 };

@@ -28,7 +28,7 @@ namespace peer {
 
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
   reset_peak_rss();
-  if (config_.train.device == "cuda") cuda::require_available();
+  if (config_.train.device == "cuda") cuda::refuse("[train] train.device = \"cuda\"", "the training step");
   std::optional<CheckpointInfo> info;
   if (resume) {
     info = find_checkpoint(dir_);

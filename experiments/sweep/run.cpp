@@ -52,7 +52,8 @@ SweepPlan plan(const Experiment& e, const std::string& out, bool plan_only) {
     if (!vocab.count(key)) vocab[key] = load_run_data(v.config).tokenizer.vocab_size();
     apply_budget(row.config, e.budget, vocab[key], e.path + ": variant '" + v.name + "'");
     row.acc = account(row.config, vocab[key]);
-    if (row.config.train.device == "cuda" && !plan_only) cuda::require_available();
+    if (row.config.train.device == "cuda" && !plan_only)
+      cuda::refuse("[sweep] variant '" + v.name + "': train.device = \"cuda\"", "the training step");
     const std::string dir = job_dir(out, "variant", v.name);
     JobState state = JobState::New;
     int64_t start_step = 0;

@@ -29,6 +29,11 @@ bad_config unknown_section "'optim.lr'" 'optim.lr = 0.1'
 bad_config missing_data "$TMP/data/nope.txt" "data.files = [ \"$TMP/data/nope.txt\" ]"
 bad_config toml_syntax "toml_syntax.toml" 'RAW:[broken'
 
+note "CUDA requests: refused by name (no path runs on a GPU yet), never served on the CPU"
+bad_config cuda_device "train.device" 'train.device = "cuda"'
+expect_stderr_contains "the training step has no CUDA implementation"
+expect_usage_error "$PEER bench retrieval --device cuda" "--device cuda" "product-key retrieval has no CUDA implementation"
+
 note "--set errors"
 write_config "$TMP/good.toml"
 expect_usage_error "$PEER train $TMP/good.toml --out $TMP/out-set1 --set model.bogus=3" "'model.bogus'"

@@ -1,14 +1,14 @@
-// The plain MoE oracle: every expert runs on every token and its output is masked by a dense
-// gate matrix G (N, E) (zero for experts a token did not choose or that dropped it). Kept as the
-// test reference and the benchmark baseline for sparse dispatch; it shares only the expert
-// weights with the fast path.
+// The dense masking oracle of the sparse MoE: every expert runs on every token and its output is
+// masked by a dense gate matrix G (N, E) (zero for experts a token did not choose or that dropped
+// it). Kept as the test reference and the benchmark baseline for sparse dispatch; it shares only
+// the expert weights with the fast path.
 #pragma once
 
 #include "moe/experts.h"
 
 namespace peer {
 
-class DenseMaskedExperts {
+class MaskedExpertsOracle {
  public:
   // y (N, d) = sum_e G[:, e] * expert_e(x).
   const Tensor& forward(ExpertMLPs& experts, const Tensor& x, const Tensor& gates);

@@ -1,4 +1,4 @@
-#include "core/kernels.h"
+#include "core/activation.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -10,8 +10,6 @@ Activation parse_activation(const std::string& name) {
   if (name == "gelu") return Activation::GELU;
   throw std::invalid_argument("[activation] unknown activation '" + name + "' (expected relu or gelu)");
 }
-
-std::string activation_name(Activation a) { return a == Activation::ReLU ? "relu" : "gelu"; }
 
 float activation_value(Activation a, float x) {
   if (a == Activation::ReLU) return x > 0.0f ? x : 0.0f;
@@ -33,13 +31,6 @@ void activation_forward(Activation a, const float* x, float* y, int64_t n) {
 void activation_backward(Activation a, const float* x, const float* dy, float* dx, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) dx[i] = activation_derivative(a, x[i]) * dy[i];
-}
-
-void add_column_sums(const float* dy, int64_t rows, int64_t cols, int64_t ld, float* out) {
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* r = dy + i * ld;
-    for (int64_t j = 0; j < cols; ++j) out[j] += r[j];
-  }
 }
 
 }  // namespace peer

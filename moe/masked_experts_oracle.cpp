@@ -1,10 +1,12 @@
-#include "moe/dense_reference.h"
+#include "moe/masked_experts_oracle.h"
 
 #include <algorithm>
 
+#include "core/gemm.h"
+
 namespace peer {
 
-const Tensor& DenseMaskedExperts::forward(ExpertMLPs& ex, const Tensor& x, const Tensor& gates) {
+const Tensor& MaskedExpertsOracle::forward(ExpertMLPs& ex, const Tensor& x, const Tensor& gates) {
   experts_ = &ex;
   x_ = &x;
   gates_ = &gates;
@@ -29,7 +31,7 @@ const Tensor& DenseMaskedExperts::forward(ExpertMLPs& ex, const Tensor& x, const
   return y_;
 }
 
-const Tensor& DenseMaskedExperts::backward(const Tensor& dy, Tensor& dgates) {
+const Tensor& MaskedExpertsOracle::backward(const Tensor& dy, Tensor& dgates) {
   ExpertMLPs& ex = *experts_;
   const int64_t N = dy.dim(0), d = dy.dim(1), E = ex.num_experts(), h = ex.d_expert();
   dgates.resize({N, E});

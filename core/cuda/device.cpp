@@ -1,0 +1,21 @@
+// CUDA device queries for the refusal messages (core/cuda/device.h); no device code yet.
+#include "core/cuda/device.h"
+
+#include <cuda_runtime.h>
+
+namespace peer::cuda {
+
+std::string backend_state() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return "CUDA backend built, no device found";
+  }
+  std::string state = "CUDA backend built, " + std::to_string(n) + (n == 1 ? " device" : " devices");
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+    state += std::string(": ") + prop.name + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ")";
+  return state;
+}
+
+}  // namespace peer::cuda
