@@ -71,6 +71,7 @@ class ExactOp : public Op {
 
 struct Tolerance {
   double atol = 1e-3, rtol = 1e-2;
+  // Gradient rows only:
   float eps = 1e-2f;            // finite-difference step, relative: h = eps * max(1, |x|)
   int64_t max_elements = 64;    // checked per operand (all of them when fewer)
   double max_skipped = 0.0;     // fraction of an operand's tried elements whose step may cross a kink
@@ -120,7 +121,8 @@ std::vector<Case> peer_perf_cases();
 std::vector<Case> all_cases();
 std::vector<Case> all_perf_cases();
 
-// Reports of `atol + rtol * |want|` comparisons of n values: "" when all pass.
+// Compares n values, |got - want| <= atol + rtol * |want| each: "" when all pass, else how many
+// differ and the first of them.
 std::string compare_values(const std::string& what, const float* got, const float* want, int64_t n, double atol,
                            double rtol);
 
