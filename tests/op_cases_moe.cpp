@@ -1,0 +1,226 @@
+// Op table rows for moe/ (see op_table.h): the routers with their aux losses, the expert MLPs on
+// a capacity-limited dispatch plan, the dense masked-experts oracle, and the whole sparse MoE
+// layer (route, dispatch, experts, gate-weighted combine, shared expert, dropout).
+#include <algorithm>
+
+#include "core/rng.h"
+#include "moe/dense_reference.h"
+#include "moe/sparse_moe.h"
+#include "tests/gradcheck.h"
+#include "tests/op_table.h"
+
+namespace peer::optable {
+
+using gradcheck::project;
+using gradcheck::random_tensor;
+
+namespace {
+
+const char* router_name(RouterKind k) {
+  return k == RouterKind::TopK ? "topk" : k == RouterKind::NoisyTopK ? "noisy_topk" : "switch";
+}
+
+RouterOptions router_options(RouterKind kind, int64_t E) {
+  RouterOptions o;
+  o.kind = kind;
+  o.num_experts = E;
+  o.top_k = kind == RouterKind::Switch ? 1 : 2;
+  o.load_balance_coef = 0.1f;
+  o.importance_coef = 0.1f;
+  o.z_loss_coef = 0.01f;
+  return o;
+}
+
+// Router weights scaled up so that gates are far from uniform and top-k gaps are wide.
+void sharpen(Router& r) {
+  for (int64_t i = 0; i < r.gate.weight.value.numel(); ++i) r.gate.weight.value[i] *= 3.0f;
+}
+
+std::vector<uint8_t> choices(const Routing& r) { return {r.expert.begin(), r.expert.end()}; }
+
+// L = sum_a w_a gate_a + the aux losses. Noisy top-k draws its noise from Philox at (seed,
+// stream, step), so the same step gives the same noise and the loss is smooth between flips.
+class RouterOp : public GradOp {
+ public:
+  RouterOp(RouterKind kind, int64_t N, int64_t d, int64_t E, uint64_t seed)
+      : router("router", d, router_options(kind, E), InitScheme::Kaiming, seed, kStreamLayer),
+        x(random_tensor({N, d}, seed, 1)),
+        w(gradcheck::copy_of(random_tensor({N * router.options().top_k}, seed, 2))) {
+    sharpen(router);
+  }
+  double loss() override {
+    const Routing& r = router.forward(x, true, 0);
+    double s = router.aux().total();
+    for (size_t a = 0; a < r.gate.size(); ++a) s += double(r.gate[a]) * w[a];
+    return s;
+  }
+  std::vector<Operand> backward() override {
+    router.zero_grad();
+    return with_params({input("x", x, router.backward(w))}, router);
+  }
+  std::vector<uint8_t> kinks() override { return choices(router.forward(x, true, 0)); }
+
+  Router router;
+  Tensor x;
+  std::vector<float> w;
+};
+
+// k distinct random experts per token with random gates (the gates only order capacity).
+Routing random_routing(int64_t N, int64_t E, int64_t k, uint64_t seed) {
+  Routing r{N, k, std::vector<int32_t>(N * k), std::vector<float>(N * k)};
+  Philox rng(seed, 5);
+  uint64_t draw = 0;
+  for (int64_t a = 0; a < N * k; ++a) {
+    r.gate[a] = rng.uniform(draw++);
+    const int32_t *first = r.expert.data() + a - a % k, *here = r.expert.data() + a;
+    do r.expert[a] = int32_t(rng.below(uint64_t(E), draw++));
+    while (std::find(first, here, r.expert[a]) != here);
+  }
+  return r;
+}
+
+// Dispatch (gather into each expert's rows, capacity drops) and the grouped expert GEMMs:
+// y (rows, d) in the plan's order; dx[t] sums the grouped rows of token t.
+class ExpertsOp : public GradOp {
+ public:
+  ExpertsOp(int64_t N, int64_t d, int64_t E, int64_t hidden, int64_t k, double cf, uint64_t seed)
+      : experts("experts", E, d, hidden, Activation::GELU, InitScheme::Kaiming, seed),
+        plan(plan_dispatch(random_routing(N, E, k, seed), E, expert_capacity(cf, N, k, E))),
+        x(random_tensor({N, d}, seed, 1)),
+        w(random_tensor({plan.rows(), d}, seed, 2)),
+        dx({N, d}) {
+    for (Parameter* p : {&experts.b1, &experts.b2}) gradcheck::fill_normal(p->value, seed, 3, 0.3f);
+  }
+  double loss() override { return project(experts.forward(x, plan), w); }
+  std::vector<Operand> backward() override {
+    experts.zero_grad();
+    const Tensor& dxg = experts.backward(w);
+    const int64_t d = x.dim(1);
+    dx.zero();
+    for (int64_t row = 0; row < plan.rows(); ++row)
+      for (int64_t j = 0; j < d; ++j) dx[plan.token[row] * d + j] += dxg[row * d + j];
+    return with_params({input("x", x, dx)}, experts);
+  }
+
+  ExpertMLPs experts;
+  DispatchPlan plan;
+  Tensor x, w, dx;
+};
+
+// The oracle: every expert on every token, y = sum_e G[:, e] * expert_e(x). G is an input too.
+class DenseMaskedExpertsOp : public GradOp {
+ public:
+  DenseMaskedExpertsOp(int64_t N, int64_t d, int64_t E, int64_t hidden, uint64_t seed)
+      : experts("experts", E, d, hidden, Activation::GELU, InitScheme::Kaiming, seed),
+        x(random_tensor({N, d}, seed, 1)),
+        gates(random_tensor({N, E}, seed, 3, 0.3f, 0.5f)),
+        w(random_tensor({N, d}, seed, 2)) {}
+  double loss() override { return project(oracle.forward(experts, x, gates), w); }
+  std::vector<Operand> backward() override {
+    experts.zero_grad();
+    return with_params({input("x", x, oracle.backward(w, dgates)), input("gates", gates, dgates)}, experts);
+  }
+
+  ExpertMLPs experts;
+  DenseMaskedExperts oracle;
+  Tensor x, gates, dgates, w;
+};
+
+// L = sum(w * y) + aux loss. Choices and capacity drops are piecewise constant: the kinks.
+class SparseMoEOp : public GradOp {
+ public:
+  SparseMoEOp(RouterKind kind, double cf, int64_t num_shared, float dropout, int64_t N, int64_t d, int64_t E,
+              int64_t hidden, uint64_t seed)
+      : moe("moe", d, options(kind, cf, num_shared, dropout, E, hidden), InitScheme::Kaiming, seed, kStreamLayer),
+        x(random_tensor({N, d}, seed, 1)),
+        w(random_tensor({N, d}, seed, 2)) {
+    sharpen(moe.router);
+  }
+  double loss() override { return project(moe.forward(x, true, 0), w) + moe.aux_loss(); }
+  std::vector<Operand> backward() override {
+    moe.zero_grad();
+    return with_params({input("x", x, moe.backward(w))}, moe);
+  }
+  std::vector<uint8_t> kinks() override {
+    std::vector<uint8_t> k = choices(moe.router.forward(x, true, 0));
+    moe.forward(x, true, 0);
+    for (int32_t row : moe.plan().row_of) k.push_back(row < 0);
+    return k;
+  }
+
+  static MoEOptions options(RouterKind kind, double cf, int64_t num_shared, float dropout, int64_t E,
+                            int64_t hidden) {
+    MoEOptions o;
+    o.router = router_options(kind, E);
+    o.d_expert = hidden;
+    o.activation = Activation::GELU;  // smooth: no kinks inside the experts
+    o.capacity_factor = cf;
+    o.num_shared = num_shared;
+    o.dropout = dropout;
+    return o;
+  }
+
+  SparseMoE moe;
+  Tensor x, w;
+};
+
+// ---- Rows ---------------------------------------------------------------------------------
+
+Case router(RouterKind kind, int64_t N, int64_t d, int64_t E, std::vector<uint64_t> seeds, Tolerance tol) {
+  return grad_row<RouterOp>(cat("moe.router ", router_name(kind), " N=", N, " d=", d, " E=", E), seeds, tol, N, kind,
+                            N, d, E);
+}
+
+Case experts(int64_t N, int64_t d, int64_t E, int64_t hidden, int64_t k, double cf, std::vector<uint64_t> seeds,
+             Tolerance tol) {
+  return grad_row<ExpertsOp>(
+      cat("moe.dispatch+experts N=", N, " d=", d, " E=", E, " hidden=", hidden, " k=", k, " capacity_factor=", cf),
+      seeds, tol, N, N, d, E, hidden, k, cf);
+}
+
+Case dense_masked(int64_t N, int64_t d, int64_t E, int64_t hidden, std::vector<uint64_t> seeds, Tolerance tol) {
+  return grad_row<DenseMaskedExpertsOp>(cat("moe.dense_masked_experts N=", N, " d=", d, " E=", E, " hidden=", hidden),
+                                        seeds, tol, N, N, d, E, hidden);
+}
+
+Case layer(RouterKind kind, double cf, int64_t shared, float dropout, int64_t N, int64_t d, int64_t E, int64_t hidden,
+           std::vector<uint64_t> seeds, Tolerance tol) {
+  return grad_row<SparseMoEOp>(cat("moe.layer ", router_name(kind), " capacity_factor=", cf, " shared=", shared,
+                                   " dropout=", dropout, " N=", N, " d=", d, " E=", E, " hidden=", hidden),
+                               seeds, tol, N, kind, cf, shared, dropout, N, d, E, hidden);
+}
+
+// Smooth pieces: the tolerance of core's rows (op_cases_core.cpp).
+constexpr Tolerance kFd = {1e-3, 1e-2, 1e-2f, 64, 0.0};
+// Through a router: float32 softmaxes and aux losses summed over all tokens add rounding, and a
+// perturbation may flip a choice or a drop (at most half the tried elements skipped).
+constexpr Tolerance kRouted = {2e-3, 2e-2, 1e-2f, 64, 0.5};
+
+}  // namespace
+
+std::vector<Case> moe_cases() {
+  const int64_t N = 24, d = 8, E = 6, h = 5;
+  std::vector<Case> rows = {
+      experts(N, d, E, h, 2, 0.0, {31, 32}, kFd),
+      experts(N, d, E, h, 2, 0.6, {31, 32}, kFd),  // drops
+      dense_masked(12, d, 4, h, {33}, kFd),
+  };
+  for (RouterKind kind : {RouterKind::TopK, RouterKind::NoisyTopK, RouterKind::Switch}) {
+    rows.push_back(router(kind, N, d, E, {21, 22}, kRouted));
+    for (double cf : {0.0, 0.8}) rows.push_back(layer(kind, cf, 0, 0.0f, N, d, E, h, {21}, kRouted));
+  }
+  rows.push_back(layer(RouterKind::TopK, 1.25, 1, 0.1f, N, d, E, h, {23}, kRouted));
+  return rows;
+}
+
+std::vector<Case> moe_perf_cases() {
+  const int64_t N = 4096, d = 256, E = 8, h = 512;
+  return {
+      router(RouterKind::NoisyTopK, N, d, E, {1}, kRouted),
+      experts(N, d, E, h, 2, 1.25, {1}, kFd),
+      dense_masked(N, d, E, h, {1}, kFd),
+      layer(RouterKind::TopK, 1.25, 0, 0.1f, N, d, E, h, {1}, kRouted),
+  };
+}
+
+}  // namespace peer::optable
