@@ -11,6 +11,8 @@ Activation parse_activation(const std::string& name) {
   throw std::invalid_argument("[activation] unknown activation '" + name + "' (expected relu or gelu)");
 }
 
+const char* activation_name(Activation a) { return a == Activation::ReLU ? "relu" : "gelu"; }
+
 float activation_value(Activation a, float x) {
   if (a == Activation::ReLU) return x > 0.0f ? x : 0.0f;
   return 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2)));

@@ -8,6 +8,7 @@ namespace peer {
 
 enum class Activation { ReLU, GELU };
 Activation parse_activation(const std::string& name);  // "relu" | "gelu"; throws otherwise
+const char* activation_name(Activation a);             // its inverse
 
 // y = act(x) elementwise. GELU is the exact erf form (PyTorch's default).
 void activation_forward(Activation a, const float* x, float* y, int64_t n);

@@ -3,7 +3,7 @@
 // other FFN is compared with).
 #include <cmath>
 
-#include "core/kernels.h"
+#include "core/activation.h"
 #include "core/nn/attention.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/cross_entropy.h"

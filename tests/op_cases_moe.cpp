@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "core/rng.h"
-#include "moe/dense_reference.h"
+#include "moe/masked_experts_oracle.h"
 #include "moe/sparse_moe.h"
 #include "tests/gradcheck.h"
 #include "tests/op_table.h"
@@ -45,7 +45,7 @@ class RouterOp : public GradOp {
   RouterOp(RouterKind kind, int64_t N, int64_t d, int64_t E, uint64_t seed)
       : router("router", d, router_options(kind, E), InitScheme::Kaiming, seed, kStreamLayer),
         x(random_tensor({N, d}, seed, 1)),
-        w(gradcheck::copy_of(random_tensor({N * router.options().top_k}, seed, 2))) {
+        w(gradcheck::copy_of(random_tensor({N * router_options(kind, E).top_k}, seed, 2))) {
     sharpen(router);
   }
   double loss() override {
@@ -108,9 +108,9 @@ class ExpertsOp : public GradOp {
 };
 
 // The oracle: every expert on every token, y = sum_e G[:, e] * expert_e(x). G is an input too.
-class DenseMaskedExpertsOp : public GradOp {
+class MaskedExpertsOracleOp : public GradOp {
  public:
-  DenseMaskedExpertsOp(int64_t N, int64_t d, int64_t E, int64_t hidden, uint64_t seed)
+  MaskedExpertsOracleOp(int64_t N, int64_t d, int64_t E, int64_t hidden, uint64_t seed)
       : experts("experts", E, d, hidden, Activation::GELU, InitScheme::Kaiming, seed),
         x(random_tensor({N, d}, seed, 1)),
         gates(random_tensor({N, E}, seed, 3, 0.3f, 0.5f)),
@@ -122,7 +122,7 @@ class DenseMaskedExpertsOp : public GradOp {
   }
 
   ExpertMLPs experts;
-  DenseMaskedExperts oracle;
+  MaskedExpertsOracle oracle;
   Tensor x, gates, dgates, w;
 };
 
@@ -179,7 +179,7 @@ Case experts(int64_t N, int64_t d, int64_t E, int64_t hidden, int64_t k, double 
 }
 
 Case dense_masked(int64_t N, int64_t d, int64_t E, int64_t hidden, std::vector<uint64_t> seeds, Tolerance tol) {
-  return grad_row<DenseMaskedExpertsOp>(cat("moe.dense_masked_experts N=", N, " d=", d, " E=", E, " hidden=", hidden),
+  return grad_row<MaskedExpertsOracleOp>(cat("moe.masked_experts_oracle N=", N, " d=", d, " E=", E, " hidden=", hidden),
                                         seeds, tol, N, N, d, E, hidden);
 }
 

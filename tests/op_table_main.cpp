@@ -19,10 +19,7 @@ using namespace peer::optable;
 namespace {
 
 int backend() {
-  const bool device = cuda::is_available();
-  std::printf("op table, backend mode (CUDA against CPU): %s\n",
-              device ? cuda::device_description().c_str()
-                     : cuda::is_built() ? "no CUDA device" : "no CUDA device (this build has no CUDA backend)");
+  std::printf("op table, backend mode (CUDA against CPU): %s\n", cuda::backend_state().c_str());
   const std::vector<Case> rows = all_cases();
   // No op has a CUDA implementation yet: a row gets a CUDA run when its op gets a kernel.
   for (const Case& c : rows) std::printf("  %-90s skipped: no CUDA implementation\n", c.name.c_str());

@@ -5,12 +5,16 @@
 
 namespace peer::cuda {
 
-std::string backend_state() {
+int device_count() {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();  // clear the sticky "no device" error
-    return "CUDA backend built, no device found";
-  }
+  if (cudaGetDeviceCount(&n) == cudaSuccess) return n;
+  cudaGetLastError();  // clear the sticky "no device" error
+  return 0;
+}
+
+std::string backend_state() {
+  const int n = device_count();
+  if (n == 0) return "CUDA backend built, no device found";
   std::string state = "CUDA backend built, " + std::to_string(n) + (n == 1 ? " device" : " devices");
   cudaDeviceProp prop{};
   if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)

@@ -10,6 +10,8 @@
 
 namespace peer::cuda {
 
+// CUDA devices this process can use: 0 without the backend, a driver or a device.
+int device_count();
 // What this build and machine offer, for messages: "CUDA backend not built",
 // "CUDA backend built, no device found" or "CUDA backend built, 1 device: NVIDIA H200 (sm_90)".
 std::string backend_state();

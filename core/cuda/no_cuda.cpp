@@ -3,6 +3,7 @@
 
 namespace peer::cuda {
 
+int device_count() { return 0; }
 std::string backend_state() { return "CUDA backend not built"; }
 
 }  // namespace peer::cuda
