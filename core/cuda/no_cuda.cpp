@@ -1,5 +1,9 @@
 // Stand-in for device.cu when the CUDA backend is not built.
 #include "core/cuda/device.h"
+#include "core/cuda/memory.h"
+
+#include <stdexcept>
+#include <string>
 #include "core/error.h"
 
 namespace peer::cuda {
@@ -11,5 +15,23 @@ std::string device_description() { return ""; }
 void require_available() {
   throw InputError("[cuda] this build has no CUDA backend (nvcc was not found or PEER_CUDA=OFF)");
 }
+
+}  // namespace peer::cuda
+
+// Device memory: a CUDA tensor cannot exist in this build.
+namespace peer::cuda {
+
+namespace {
+[[noreturn]] void no_backend(const char* what) {
+  throw std::runtime_error(std::string("[") + what + "] a CUDA tensor was asked for, but this build has no CUDA "
+                           "backend (nvcc was not found or PEER_CUDA=OFF)");
+}
+}  // namespace
+
+void* raw_malloc(size_t) { no_backend("cuda::raw_malloc"); }
+void raw_free(void*) { no_backend("cuda::raw_free"); }
+void zero(void*, size_t) { no_backend("cuda::zero"); }
+void copy(void*, const void*, size_t) { no_backend("cuda::copy"); }
+void fill(float*, int64_t, float) { no_backend("cuda::fill"); }
 
 }  // namespace peer::cuda
