@@ -56,6 +56,14 @@ void Module::zero_grad() {
   }
 }
 
+void Module::to(Device d) {
+  for (Parameter* p : parameters()) {
+    p->value = p->value.to(d);
+    p->grad = p->grad.to(d);
+    p->sparse_grad.values = p->sparse_grad.values.to(d);
+  }
+}
+
 void Module::set_frozen(bool frozen) {
   for (Parameter* p : parameters())
     if (!p->buffer) p->frozen = frozen;

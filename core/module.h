@@ -60,6 +60,9 @@ class Module {
   }
   void zero_grad();
   void set_frozen(bool frozen);
+  // Moves every parameter's value and gradients to device d (the optimizer's state moves with
+  // AdamW::to). Activation buffers follow the device of the inputs a layer is given.
+  void to(Device d);
 };
 
 }  // namespace peer

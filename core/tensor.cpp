@@ -1,14 +1,17 @@
 #include "core/tensor.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <stdexcept>
+
+#include "core/cuda/memory.h"
 
 namespace peer {
 
+size_t dtype_size(DType t) { return t == DType::F32 ? sizeof(float) : sizeof(int32_t); }
+
 namespace {
+const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : "i32"; }
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -18,49 +21,79 @@ int64_t shape_numel(const std::vector<int64_t>& shape) {
   }
   return n;
 }
-
-// 64-byte aligned so that vector loads of aligned rows never straddle cache lines.
-std::shared_ptr<float[]> allocate(int64_t n) {
-  size_t bytes = ((std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
-  return std::shared_ptr<float[]>(static_cast<float*>(p), [](float* q) { std::free(q); });
-}
 }  // namespace
 
-Tensor::Tensor(std::vector<int64_t> shape)
-    : shape_(std::move(shape)), numel_(shape_numel(shape_)), capacity_(numel_), storage_(allocate(numel_)) {}
+Tensor::Tensor(std::vector<int64_t> shape, Device device, DType dtype)
+    : shape_(std::move(shape)), numel_(shape_numel(shape_)), device_(device), dtype_(dtype) {
+  allocate(numel_);
+}
+
+// New storage reads as zeros on every device (fresh tensors are zero-filled, and a buffer that
+// grows starts from zeros on the CPU and the GPU alike).
+void Tensor::allocate(int64_t n) {
+  const size_t bytes = size_t(std::max<int64_t>(n, 1)) * dtype_size(dtype_);
+  Allocator& a = allocator(device_);
+  void* p = a.allocate(bytes);
+  if (device_ == Device::CPU) std::memset(p, 0, (bytes + 63) / 64 * 64);  // the padding too: see HostAllocator
+  else cuda::zero(p, bytes);
+  storage_ = std::shared_ptr<void>(p, [&a, bytes](void* q) { a.release(q, bytes); });
+  capacity_ = n;
+}
+
+void Tensor::wrong_dtype(DType want) const {
+  throw std::logic_error(std::string("[tensor] ") + dtype_name(want) + " access to a " + dtype_name(dtype_) +
+                         " tensor " + shape_str());
+}
+
+void Tensor::not_host_f32() const {
+  throw std::logic_error(std::string("[tensor] host element access to a ") +
+                         (device_ == Device::CPU ? "" : "CUDA ") + dtype_name(dtype_) + " tensor " + shape_str());
+}
 
 void Tensor::resize(std::vector<int64_t> shape) {
   int64_t n = shape_numel(shape);
-  if (!storage_ || n > capacity_) {
-    storage_ = allocate(n);
-    capacity_ = n;
-  }
+  if (!storage_ || n > capacity_) allocate(n);
   shape_ = std::move(shape);
   numel_ = n;
 }
 
 void Tensor::zero() {
+  if (device_ == Device::CUDA) return cuda::zero(storage_.get(), nbytes());
   // Large tensors (gradients of big weights, every step) in parallel chunks.
   constexpr int64_t kChunk = int64_t(1) << 16;
+  char* base = static_cast<char*>(storage_.get());
+  const size_t esize = dtype_size(dtype_);
 #pragma omp parallel for schedule(static) if (numel_ > 4 * kChunk)
   for (int64_t i = 0; i < numel_; i += kChunk)
-    std::memset(storage_.get() + i, 0, size_t(std::min(kChunk, numel_ - i)) * sizeof(float));
+    std::memset(base + size_t(i) * esize, 0, size_t(std::min(kChunk, numel_ - i)) * esize);
 }
 
-void Tensor::fill(float v) { std::fill(storage_.get(), storage_.get() + numel_, v); }
+void Tensor::fill(float v) {
+  if (device_ == Device::CUDA) return cuda::fill(data(), numel_, v);
+  std::fill(data(), data() + numel_, v);
+}
 
 Tensor Tensor::clone() const {
-  Tensor t(shape_);
-  if (numel_) std::memcpy(t.data(), data(), numel_ * sizeof(float));
+  Tensor t;
+  t.copy_from(*this);
   return t;
 }
 
 void Tensor::copy_from(const Tensor& src) {
+  if (storage_ && (device_ != src.device_ || dtype_ != src.dtype_)) storage_.reset();  // reallocate below
+  device_ = src.device_;
+  dtype_ = src.dtype_;
   resize(src.shape());
-  if (numel_) std::memcpy(data(), src.data(), numel_ * sizeof(float));
+  if (!numel_) return;
+  if (device_ == Device::CPU) std::memcpy(storage_.get(), src.storage_.get(), nbytes());
+  else cuda::copy(storage_.get(), src.storage_.get(), nbytes());  // device to device
+}
+
+Tensor Tensor::to(Device d) const {
+  if (d == device_) return *this;
+  Tensor t(shape_, d, dtype_);
+  if (numel_) cuda::copy(t.storage_.get(), storage_.get(), nbytes());
+  return t;
 }
 
 std::string Tensor::shape_str() const {

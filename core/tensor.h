@@ -1,6 +1,10 @@
-// Tensor: a contiguous float32 array in CPU memory, with a shape. (No GPU memory yet: nothing
-// runs on a GPU, see core/cuda/device.h.) Copies share storage (like a handle); clone() copies
+// Tensor: a contiguous array with a shape, an element type and a device. Memory comes from the
+// device's allocator (core/allocator.h). Copies share storage (like a handle); clone() copies
 // the data.
+//
+// data() / data_i32() give the raw pointer on the tensor's own device (a device pointer for a
+// CUDA tensor: for kernels, never for host loops) and check the element type. Element access
+// with [] is for f32 CPU tensors only; debug builds check that (see host_f32).
 #pragma once
 
 #include <cstdint>
@@ -8,23 +12,34 @@
 #include <string>
 #include <vector>
 
+#include "core/allocator.h"
+
 namespace peer {
+
+// Element types; bf16 would be one more entry here and in dtype_size.
+enum class DType : uint8_t { F32, I32 };
+size_t dtype_size(DType t);
 
 class Tensor {
  public:
   Tensor() = default;
   // Zero-filled tensor of the given shape.
-  explicit Tensor(std::vector<int64_t> shape);
+  explicit Tensor(std::vector<int64_t> shape, Device device = Device::CPU, DType dtype = DType::F32);
 
-  float* data() { return storage_.get(); }
-  const float* data() const { return storage_.get(); }
-  float& operator[](int64_t i) { return storage_.get()[i]; }
-  float operator[](int64_t i) const { return storage_.get()[i]; }
+  float* data() { return static_cast<float*>(typed(DType::F32)); }
+  const float* data() const { return static_cast<const float*>(typed(DType::F32)); }
+  int32_t* data_i32() { return static_cast<int32_t*>(typed(DType::I32)); }
+  const int32_t* data_i32() const { return static_cast<const int32_t*>(typed(DType::I32)); }
+  float& operator[](int64_t i) { return host_f32()[i]; }
+  float operator[](int64_t i) const { return host_f32()[i]; }
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
   int ndim() const { return static_cast<int>(shape_.size()); }
   int64_t numel() const { return numel_; }
+  size_t nbytes() const { return size_t(numel_) * dtype_size(dtype_); }
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
   bool empty() const { return numel_ == 0; }
 
   // Reallocates only when the element count grows; contents are unspecified after a reshape
@@ -33,16 +48,38 @@ class Tensor {
   void zero();
   void fill(float v);
   Tensor clone() const;
-  // Takes src's shape and values into this tensor's own storage (resize: no allocation once
-  // large enough), unlike clone(), which allocates every time.
+  // Takes src's shape, values, device and dtype, into this tensor's own storage when device and
+  // dtype already match (resize: no allocation once large enough), unlike clone(), which
+  // allocates every time.
   void copy_from(const Tensor& src);
+  // This tensor on device d: itself (shared storage) when it is already there, else a copy.
+  Tensor to(Device d) const;
   std::string shape_str() const;
 
  private:
+  void* typed(DType want) const {
+    if (dtype_ != want) [[unlikely]]
+      wrong_dtype(want);
+    return storage_.get();
+  }
+  // Checked in debug builds only: a branch in every element access changes how GCC vectorises
+  // (and contracts into FMAs) the loops that use [], and so the bits of release-build results.
+  float* host_f32() const {
+#ifndef NDEBUG
+    if (device_ != Device::CPU || dtype_ != DType::F32) not_host_f32();
+#endif
+    return static_cast<float*>(storage_.get());
+  }
+  [[noreturn]] void wrong_dtype(DType want) const;
+  [[noreturn]] void not_host_f32() const;
+  void allocate(int64_t n);
+
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
   int64_t capacity_ = 0;
-  std::shared_ptr<float[]> storage_;
+  std::shared_ptr<void> storage_;
+  Device device_ = Device::CPU;
+  DType dtype_ = DType::F32;
 };
 
 }  // namespace peer

@@ -66,6 +66,13 @@ void AdamW::step(float lr) {
   }
 }
 
+void AdamW::to(Device d) {
+  for (auto& [name, s] : state_) {
+    s.m = s.m.to(d);
+    s.v = s.v.to(d);
+  }
+}
+
 void AdamW::update_rows(Parameter& p, Moments& s, float lr, float c1, float c2) {
   const int64_t width = p.value.dim(1), rows = p.value.dim(0);
   const float wd = p.decay ? opt_.weight_decay : 0.0f;

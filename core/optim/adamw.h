@@ -45,6 +45,8 @@ class AdamW {
   // Takes over the step count and the moments of every parameter both optimizers train (by
   // name), e.g. after pools were added or frozen and a new optimizer was built.
   void adopt_state(AdamW& old);
+  // Moves the moments to device d (with Module::to for the parameters).
+  void to(Device d);
 
  private:
   void update_rows(Parameter& p, Moments& s, float lr, float c1, float c2);
