@@ -57,6 +57,15 @@ void Tensor::resize(std::vector<int64_t> shape) {
   numel_ = n;
 }
 
+void Tensor::resize(std::vector<int64_t> shape, Device d, DType t) {
+  if (d != device_ || t != dtype_) {
+    storage_.reset();
+    device_ = d;
+    dtype_ = t;
+  }
+  resize(std::move(shape));
+}
+
 void Tensor::zero() {
   if (device_ == Device::CUDA) return cuda::zero(storage_.get(), nbytes());
   // Large tensors (gradients of big weights, every step) in parallel chunks.
@@ -80,10 +89,7 @@ Tensor Tensor::clone() const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  if (storage_ && (device_ != src.device_ || dtype_ != src.dtype_)) storage_.reset();  // reallocate below
-  device_ = src.device_;
-  dtype_ = src.dtype_;
-  resize(src.shape());
+  resize(src.shape(), src.device_, src.dtype_);
   if (!numel_) return;
   if (device_ == Device::CPU) std::memcpy(storage_.get(), src.storage_.get(), nbytes());
   else cuda::copy(storage_.get(), src.storage_.get(), nbytes());  // device to device

@@ -45,6 +45,9 @@ class Tensor {
   // Reallocates only when the element count grows; contents are unspecified after a reshape
   // that changes numel. Used for activation buffers that keep their size between steps.
   void resize(std::vector<int64_t> shape);
+  // The same, on device d with element type t: an op's output buffer follows its inputs'
+  // device (storage is dropped and allocated anew when the device or type changes).
+  void resize(std::vector<int64_t> shape, Device d, DType t = DType::F32);
   void zero();
   void fill(float v);
   Tensor clone() const;
