@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one call (a GPU machine is lent for minutes): build with CUDA,
+# run every gpu-labelled test to the end, the op table's backend mode under compute-sanitizer
+# (memcheck, racecheck), the GPU benchmarks and the PyTorch references (--device cuda) back to
+# back. Logs and a summary table go to DIR; the summary is also printed. Exit 0 only when every
+# step that ran passed.
+#
+# usage: scripts/gpu_check.sh DIR [REF]     REF: folder holding makemoe_ref.py and peer_ref.py
+#                                           (default ../shared/ref; skipped when absent)
+# A GPU machine that cannot install packages builds with the Debian packages that
+# `scripts/gpu_check.sh --fetch-deps` downloads here into .deps/ (git-ignored: carry it along, e.g.
+# the device tool's run with carry [".deps"] and command "scripts/gpu_check.sh $OUT/check").
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+deps=(libeigen3-dev libabsl-dev libabsl20220623 libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev catch2
+      libbenchmark-dev libbenchmark1debian pkgconf pkgconf-bin libpkgconf3)
+if [ "${1:-}" = "--fetch-deps" ]; then
+  mkdir -p .deps && cd .deps && apt-get download "${deps[@]}" && ls -l
+  exit
+fi
+[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh DIR [REF] | --fetch-deps" >&2; exit 2; }
+out=$(mkdir -p "$1" && cd "$1" && pwd)
+ref=${2:-../shared/ref}
+summary=$out/summary.md
+echo "| step | result | seconds | log |" > "$summary"
+echo "| --- | --- | --- | --- |" >> "$summary"
+failed=0
+
+# step NAME LIMIT_S CMD...: runs CMD with a time limit, logs to DIR/NAME.log, records the result.
+# Exit 77 counts as skipped; anything else non-zero as failed (and the script goes on).
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  local rc=$? result=ok
+  if [ $rc -eq 77 ]; then result=skipped
+  elif [ $rc -eq 124 ]; then result="TIMEOUT after ${limit}s"; failed=1
+  elif [ $rc -ne 0 ]; then result="FAILED (exit $rc)"; failed=1
+  fi
+  echo "| $name | $result | $((SECONDS - t0)) | $name.log |" >> "$summary"
+  echo "[gpu_check] $name: $result"
+}
+
+# Packages carried as .deb files (no network on the GPU machine): unpacked into a prefix.
+if ls .deps/*.deb > /dev/null 2>&1 && ! [ -f /usr/include/eigen3/Eigen/Core ]; then
+  prefix=/tmp/peer-deps
+  for f in .deps/*.deb; do dpkg -x "$f" "$prefix"; done
+  export CMAKE_PREFIX_PATH=$prefix/usr CPATH=$prefix/usr/include:$prefix/usr/include/eigen3
+  # The .pc files say prefix=/usr: the sysroot puts the unpacked tree in front of their paths.
+  export PKG_CONFIG_LIBDIR=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig:$prefix/usr/share/pkgconfig
+  export PKG_CONFIG_SYSROOT_DIR=$prefix
+  export LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  export PATH=$prefix/usr/bin:$PATH
+fi
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1
+step configure 300 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPEER_CUDA=ON
+step build 600 cmake --build build-gpu --parallel "$(nproc)"
+export OMP_WAIT_POLICY=PASSIVE
+# Every gpu test to the end: Catch2 reports each failing CHECK (op, shape, max error) and goes on.
+step gpu_tests 300 build-gpu/tests/peer_gpu_tests --durations yes
+step op_table_backend 300 build-gpu/tests/op_table backend
+if command -v compute-sanitizer > /dev/null; then
+  step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 1 build-gpu/tests/op_table backend
+  step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 1 build-gpu/tests/op_table backend
+else
+  echo "| compute-sanitizer | not on PATH | 0 | - |" >> "$summary"
+fi
+step cpu_tests 600 ctest --test-dir build-gpu -LE gpu -j "$(nproc)" --timeout 600
+if [ -f "$ref/makemoe_ref.py" ]; then
+  step ref_makemoe_dense 120 python3 "$ref/makemoe_ref.py" --ffn dense --steps 30 --device cuda
+  step ref_makemoe_moe 120 python3 "$ref/makemoe_ref.py" --ffn moe --steps 30 --device cuda
+  step ref_peer_retrieval 120 python3 "$ref/peer_ref.py" --retrieval-only --experts 1048576 --tokens 32768 \
+    --heads 8 --topk 16 --d_key 128 --device cuda
+else
+  echo "| PyTorch references | skipped: $ref not found | 0 | - |" >> "$summary"
+fi
+# No training path runs on the GPU yet (train.device = "cuda" is refused with exit 2), so there
+# is no GPU training-step benchmark to time here; the references above are the numbers to beat.
+echo "| GPU training benchmarks | none yet: no training path runs on the GPU | 0 | - |" >> "$summary"
+
+cat "$out/gpu.txt" "$summary"
+exit $failed
