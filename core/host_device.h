@@ -1,5 +1,5 @@
 // PEER_HD marks per-element and per-row math that the CPU loops and the CUDA kernels share
-// (DESIGN: "two backends, one function"): compiled by nvcc it is __host__ __device__, by the
+// ("two backends, one function"): compiled by nvcc it is __host__ __device__, by the
 // C++ compiler a plain inline function, so the CPU test suite runs the code the kernels run.
 #pragma once
 

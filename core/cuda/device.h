@@ -1,6 +1,6 @@
 // The CUDA backend as it stands: device queries only, no op runs on a GPU yet. Built from
 // device.cpp (against the CUDA runtime) when the backend is compiled, from no_cuda.cpp otherwise.
-// A request for CUDA is refused by name, never served on the CPU (DESIGN.md 2): results must
+// A request for CUDA is refused by name, never served on the CPU: results must
 // never claim a GPU that did not compute them.
 #pragma once
 

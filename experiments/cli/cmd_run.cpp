@@ -1,4 +1,4 @@
-// `peer run EXPERIMENT.toml`: experiments over many runs (DESIGN.md 4, 4b). kind = "sweep" trains
+// `peer run EXPERIMENT.toml`: experiments over many runs (experiments/README.md). kind = "sweep" trains
 // every variant and writes the tables and plots; kind = "lifelong" trains every method through a
 // stream of domains and measures forgetting.
 #include <filesystem>

@@ -1,4 +1,4 @@
-// The `peer` subcommands (DESIGN.md 4). Each returns the process exit code and prints its own
+// The `peer` subcommands (experiments/README.md). Each returns the process exit code and prints its own
 // --help; bad usage throws InputError (exit 2).
 #pragma once
 

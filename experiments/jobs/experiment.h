@@ -1,4 +1,4 @@
-// Experiment files for `peer run` (DESIGN.md 4b): an [experiment] table, a base run config (a
+// Experiment files for `peer run` (experiments/README.md): an [experiment] table, a base run config (a
 // [base] table with the sections of a train config, or base = "file.toml" relative to the
 // experiment file), then
 //   kind = "sweep":    an optional budget and named [variants.NAME] tables of dotted-key overrides;

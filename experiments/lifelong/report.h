@@ -1,4 +1,4 @@
-// The outputs of a lifelong stream (DESIGN.md 4c) in OUT:
+// The outputs of a lifelong stream (experiments/README.md) in OUT:
 //   results.csv     one row per method: final loss, forgetting, transfer, parameters, time;
 //   loss_matrix.csv every measured loss: method, phase (0 = before training), domain;
 //   pool_usage.csv  share of PEER retrievals per pool on each domain's held-out text, per phase;

@@ -1,5 +1,5 @@
 // Exact parameter and FLOP accounting of the language model a Config describes, so that sweep
-// variants can be compared per parameter and per FLOP (DESIGN.md 3).
+// variants can be compared per parameter and per FLOP (experiments/README.md).
 //
 // Rules (one place; report.md repeats them):
 //  - Parameters: every trainable tensor build_model() creates (frozen ones too), embeddings

@@ -1,5 +1,5 @@
 // Run checkpoints: model parameters, AdamW moments and step, the resolved config and the
-// tokenizer's vocabulary, in one safetensors file (DESIGN.md 5). Loading checks every tensor's
+// tokenizer's vocabulary, in one safetensors file (experiments/README.md). Loading checks every tensor's
 // checksum and shape against the model being restored.
 #pragma once
 

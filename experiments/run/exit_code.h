@@ -1,4 +1,4 @@
-// The exit codes of `peer` (DESIGN.md 4c): every command, run, sweep and stream returns one.
+// The exit codes of `peer` (experiments/README.md): every command, run, sweep and stream returns one.
 #pragma once
 
 namespace peer {

@@ -1,4 +1,4 @@
-// A run folder's metrics.jsonl (DESIGN.md 4c): one JSON object a line, appended as training goes.
+// A run folder's metrics.jsonl (experiments/README.md): one JSON object a line, appended as training goes.
 #pragma once
 
 #include <cstdint>

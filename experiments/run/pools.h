@@ -1,4 +1,4 @@
-// PEER expert pools of a model (DESIGN.md 3): finding the PEER layers, freeze-and-add (at a
+// PEER expert pools of a model (experiments/README.md): finding the PEER layers, freeze-and-add (at a
 // domain boundary every PEER layer gets a fresh pool, and what was trained before can be
 // frozen), and giving a rebuilt model the pools and frozen flags its checkpoint recorded.
 #pragma once

@@ -1,4 +1,4 @@
-// A run folder (DESIGN.md 4c): config.toml, metrics.jsonl (metrics_log.h), checkpoint.safetensors
+// A run folder (experiments/README.md): config.toml, metrics.jsonl (metrics_log.h), checkpoint.safetensors
 // and summary.json; and the one way a run's model and optimizer come back from its checkpoint.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The outputs of a sweep (DESIGN.md 4c): OUT/results.csv (one row per finished variant, with
+// The outputs of a sweep (experiments/README.md): OUT/results.csv (one row per finished variant, with
 // where and when it ran), OUT/report.md (the table sorted by final val loss, the best marked, the
 // accounting rules, the resolved base config) and the gnuplot plots (sweep/plots.h).
 #pragma once

@@ -1,4 +1,4 @@
-# Bad input to the `peer` CLI (DESIGN.md 4c, 5): each case exits 2 with a one-line message that
+# Bad input to the `peer` CLI (experiments/README.md): each case exits 2 with a one-line message that
 # names the key or the file, and changes nothing on disk.
 # usage: bash bad_input.sh PATH_TO_PEER_BINARY
 # shellcheck source=lib.sh

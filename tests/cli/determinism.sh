@@ -1,4 +1,4 @@
-# Determinism and exact resume of `peer train` (DESIGN.md 4c, 5):
+# Determinism and exact resume of `peer train` (experiments/README.md):
 #  1. the same config, seed and threads give identical metrics (timing fields aside) and identical
 #     checkpoints; another seed gives other metrics;
 #  2. a run interrupted by SIGINT exits 130 with a checkpoint, and `--resume` finishes it with

@@ -1,4 +1,4 @@
-# Freeze-and-add from the command line (DESIGN.md 3): `peer pool add` on a trained PEER run,
+# Freeze-and-add from the command line (experiments/README.md): `peer pool add` on a trained PEER run,
 # then `peer train --resume`. Checks: the frozen pool's tensors are bit-identical after more
 # training, it has no optimizer state in the checkpoint, the new pool trains, eval/sample load
 # every pool, and a pool size that is not n1 * n2 is refused with exit 2.

@@ -1,4 +1,4 @@
-# Edge cases of `peer train --resume DIR` (DESIGN.md 4, 4c, 5):
+# Edge cases of `peer train --resume DIR` (experiments/README.md):
 #  1. after a crash (SIGKILL: no interrupt checkpoint, maybe a torn metrics line, metrics rows past
 #     the last checkpoint), --resume finishes with exactly the metrics of a straight run;
 #  2. SIGTERM is handled like Ctrl-C (exit 130, checkpoint);

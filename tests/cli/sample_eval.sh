@@ -1,4 +1,4 @@
-# `peer sample` and `peer eval` on a short run, and --help of every command (DESIGN.md 4).
+# `peer sample` and `peer eval` on a short run, and --help of every command (experiments/README.md).
 # usage: bash sample_eval.sh PATH_TO_PEER_BINARY
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,4 @@
-# `peer run` sweeps (DESIGN.md 4, 4b, 4c):
+# `peer run` sweeps (experiments/README.md):
 #  1. a 2-variant sweep writes results.csv (a row per variant), report.md and PNG plots;
 #  2. running it again skips the finished variants and leaves them untouched;
 #  3. Ctrl-C during the second variant exits 130; running again resumes that variant from its
