@@ -40,11 +40,11 @@ struct Operand {
 };
 
 Operand input(const std::string& name, Tensor& x, const Tensor& dx);
-// For an op's to(): m's parameters and the tensors to device d.
-void move_to(Device d, Module& m, std::initializer_list<Tensor*> tensors);
 Operand param(Parameter& p);  // dense gradient, or a row-sparse one densified (zero elsewhere)
 // The inputs followed by every parameter of m (buffers such as running statistics excluded).
 std::vector<Operand> with_params(std::vector<Operand> inputs, Module& m);
+// For an op's to(): m's parameters and the tensors to device d.
+void move_to(Device d, Module& m, std::initializer_list<Tensor*> tensors);
 
 class Op {
  public:
