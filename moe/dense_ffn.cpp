@@ -1,5 +1,7 @@
 #include "moe/dense_ffn.h"
 
+#include "core/ops/backend.h"
+
 namespace peer {
 
 DenseFFN::DenseFFN(const std::string& name, int64_t d, int64_t d_ff, Activation act, float dropout,
@@ -10,6 +12,7 @@ DenseFFN::DenseFFN(const std::string& name, int64_t d, int64_t d_ff, Activation 
 }
 
 const Tensor& DenseFFN::forward(const Tensor& x, bool train, uint64_t step) {
+  require_cpu(x, "[dense_ffn forward]");
   pre_ = &fc.forward(x);
   hidden_.resize(pre_->shape());
   activation_forward(act_, pre_->data(), hidden_.data(), hidden_.numel());
@@ -20,6 +23,7 @@ const Tensor& DenseFFN::forward(const Tensor& x, bool train, uint64_t step) {
 }
 
 const Tensor& DenseFFN::backward(const Tensor& dy) {
+  require_cpu(dy, "[dense_ffn backward]");
   dy_.resize(dy.shape());
   drop_.backward(dy.data(), dy_.data(), dy.numel());
   const Tensor& dh = out.backward(dy_);

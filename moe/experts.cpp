@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/gemm.h"
+#include "core/ops/backend.h"
 #include "core/parallel.h"
 
 namespace peer {
@@ -62,6 +63,7 @@ std::vector<Chunk> chunks(const DispatchPlan& plan, int64_t E) {
 }  // namespace
 
 const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
+  require_cpu(x, "[moe.experts forward]");
   plan_ = &plan;
   const int64_t rows = plan.rows(), h = d_expert_;
   xg_.resize({rows, d_});
@@ -92,6 +94,7 @@ const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
 // does that in the same task, while its activations are still in cache, a split expert after
 // all of its input gradients.
 const Tensor& ExpertMLPs::backward(const Tensor& dy) {
+  require_cpu(dy, "[moe.experts backward]");
   const DispatchPlan& plan = *plan_;
   const int64_t rows = plan.rows(), h = d_expert_;
   dhidden_.resize({rows, h});

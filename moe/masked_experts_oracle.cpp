@@ -3,10 +3,13 @@
 #include <algorithm>
 
 #include "core/gemm.h"
+#include "core/ops/backend.h"
 
 namespace peer {
 
 const Tensor& MaskedExpertsOracle::forward(ExpertMLPs& ex, const Tensor& x, const Tensor& gates) {
+  require_cpu(x, "[moe.masked_experts_oracle forward]");
+  require_cpu(gates, "[moe.masked_experts_oracle forward]");
   experts_ = &ex;
   x_ = &x;
   gates_ = &gates;
@@ -32,6 +35,7 @@ const Tensor& MaskedExpertsOracle::forward(ExpertMLPs& ex, const Tensor& x, cons
 }
 
 const Tensor& MaskedExpertsOracle::backward(const Tensor& dy, Tensor& dgates) {
+  require_cpu(dy, "[moe.masked_experts_oracle backward]");
   ExpertMLPs& ex = *experts_;
   const int64_t N = dy.dim(0), d = dy.dim(1), E = ex.num_experts(), h = ex.d_expert();
   dgates.resize({N, E});

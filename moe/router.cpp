@@ -5,6 +5,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "core/ops/backend.h"
 #include "core/rng.h"
 
 namespace peer {
@@ -35,6 +36,7 @@ Router::Router(const std::string& name, int64_t d, const RouterOptions& o, InitS
 }
 
 const Routing& Router::forward(const Tensor& x, bool train, uint64_t step) {
+  require_cpu(x, "[moe.router forward]");
   const int64_t N = x.dim(0), E = opt_.num_experts, k = opt_.top_k;
   logits_ = &gate.forward(x);
   scores_.copy_from(*logits_);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/ops/backend.h"
+
 namespace peer {
 
 SparseMoE::SparseMoE(const std::string& name, int64_t d, const MoEOptions& o, InitScheme init, uint64_t seed,
@@ -19,6 +21,7 @@ SparseMoE::SparseMoE(const std::string& name, int64_t d, const MoEOptions& o, In
 }
 
 const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
+  require_cpu(x, "[moe.layer forward]");
   const int64_t N = x.dim(0), d = x.dim(1), E = experts.num_experts();
   routing_ = &router.forward(x, train, step);
   int64_t cap = expert_capacity(train ? opt_.capacity_factor : opt_.eval_capacity_factor, N, routing_->k, E);
@@ -62,6 +65,7 @@ void SparseMoE::combine(const Tensor& grouped, bool weighted, Tensor& out) const
 }
 
 const Tensor& SparseMoE::backward(const Tensor& dy) {
+  require_cpu(dy, "[moe.layer backward]");
   const int64_t N = dy.dim(0), d = dy.dim(1), E = experts.num_experts(), k = routing_->k;
   dy_.resize(dy.shape());
   drop_.backward(dy.data(), dy_.data(), dy.numel());

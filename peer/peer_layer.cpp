@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/ops/backend.h"
 #include "core/sparse_rows.h"
 #include "core/vec.h"
 
@@ -61,6 +62,7 @@ int64_t PeerLayer::num_experts() const {
 }
 
 const Tensor& PeerLayer::forward(const Tensor& x, bool train, uint64_t step) {
+  require_cpu(x, "[peer.layer forward]");
   x_ = &x;
   const Tensor& q = query.forward(x);
   q_ = query_bn ? &query_bn->forward(q, train) : &q;
@@ -73,6 +75,7 @@ const Tensor& PeerLayer::forward(const Tensor& x, bool train, uint64_t step) {
 // Top-k per (token, head) in every pool, merged into the global top-k (score desc, global index
 // asc), then softmax weights.
 void PeerLayer::retrieve(const Tensor& q) {
+  require_cpu(q, "[peer.retrieval]");  // product_key_topk reads host memory
   const int64_t Q = q.dim(0) * opt_.heads, k = opt_.top_k, P = int64_t(pools.size());
   pool_.resize(Q * k);
   local_.resize(Q * k);
@@ -135,6 +138,7 @@ void PeerLayer::experts_forward(const Tensor& x) {
 }
 
 const Tensor& PeerLayer::backward(const Tensor& dy) {
+  require_cpu(dy, "[peer.layer backward]");
   const Tensor& x = *x_;
   const int64_t T = x.dim(0), k = opt_.top_k, per_token = opt_.heads * k;
   dx_.resize({T, d_});

@@ -19,7 +19,6 @@
 namespace peer::optable {
 
 using gradcheck::fill_normal;
-using gradcheck::project;
 using gradcheck::random_tensor;
 
 namespace {
@@ -36,6 +35,7 @@ class LinearOp : public GradOp {
     lin.zero_grad();
     return with_params({input("x", x, lin.backward(w))}, lin);
   }
+  void to(Device d) override { move_to(d, lin, {&x, &w}); }
 
   Linear lin;
   Tensor x, w;
@@ -53,6 +53,7 @@ class EmbeddingOp : public GradOp {
     emb.backward(w);
     return {param(emb.weight)};
   }
+  void to(Device d) override { move_to(d, emb, {&w}); }  // ids stay on the host
 
   Embedding emb;
   std::vector<int32_t> ids;
@@ -71,6 +72,7 @@ class LayerNormOp : public GradOp {
     ln.zero_grad();
     return with_params({input("x", x, ln.backward(w))}, ln);
   }
+  void to(Device d) override { move_to(d, ln, {&x, &w}); }
 
   LayerNorm ln;
   Tensor x, w;  // x: non-zero mean, non-unit variance
@@ -89,6 +91,7 @@ class BatchNormOp : public GradOp {
     bn.zero_grad();
     return with_params({input("x", x, bn.backward(w))}, bn);
   }
+  void to(Device d) override { move_to(d, bn, {&x, &w}); }
 
   BatchNorm1d bn;
   Tensor x, w;
@@ -112,6 +115,7 @@ class AttentionOp : public GradOp {
     attn.zero_grad();
     return with_params({input("x", x, attn.backward(w))}, attn);
   }
+  void to(Device d) override { move_to(d, attn, {&x, &w}); }
 
   static constexpr uint64_t kStep = 7;
   CausalSelfAttention attn;
@@ -172,6 +176,7 @@ class CrossEntropyOp : public GradOp {
     cross_entropy(logits, targets.data(), &dlogits);
     return {input("logits", logits, dlogits)};
   }
+  void to(Device d) override { logits = logits.to(d); }  // targets stay on the host
 
   Tensor logits, dlogits;
   std::vector<int32_t> targets;
@@ -192,6 +197,7 @@ class DenseFFNOp : public GradOp {
     ffn.zero_grad();
     return with_params({input("x", x, ffn.backward(w))}, ffn);
   }
+  void to(Device d) override { move_to(d, ffn, {&x, &w}); }
   // fc.forward(x) is the float computation the layer does, so its signs are the layer's ReLU mask.
   std::vector<uint8_t> kinks() override {
     if (act != Activation::ReLU) return {};

@@ -11,7 +11,6 @@
 
 namespace peer::optable {
 
-using gradcheck::project;
 using gradcheck::random_tensor;
 
 namespace {
@@ -58,6 +57,7 @@ class RouterOp : public GradOp {
     router.zero_grad();
     return with_params({input("x", x, router.backward(w))}, router);
   }
+  void to(Device d) override { move_to(d, router, {&x}); }  // w (the gates' weights) stays on the host
   std::vector<uint8_t> kinks() override { return choices(router.forward(x, true, 0)); }
 
   Router router;
@@ -94,13 +94,14 @@ class ExpertsOp : public GradOp {
   double loss() override { return project(experts.forward(x, plan), w); }
   std::vector<Operand> backward() override {
     experts.zero_grad();
-    const Tensor& dxg = experts.backward(w);
+    const Tensor dxg = experts.backward(w).to(Device::CPU);  // summed here, on the host
     const int64_t d = x.dim(1);
     dx.zero();
     for (int64_t row = 0; row < plan.rows(); ++row)
       for (int64_t j = 0; j < d; ++j) dx[plan.token[row] * d + j] += dxg[row * d + j];
     return with_params({input("x", x, dx)}, experts);
   }
+  void to(Device d) override { move_to(d, experts, {&x, &w}); }
 
   ExpertMLPs experts;
   DispatchPlan plan;
@@ -120,6 +121,7 @@ class MaskedExpertsOracleOp : public GradOp {
     experts.zero_grad();
     return with_params({input("x", x, oracle.backward(w, dgates)), input("gates", gates, dgates)}, experts);
   }
+  void to(Device d) override { move_to(d, experts, {&x, &gates, &w}); }
 
   ExpertMLPs experts;
   MaskedExpertsOracle oracle;
@@ -141,6 +143,7 @@ class SparseMoEOp : public GradOp {
     moe.zero_grad();
     return with_params({input("x", x, moe.backward(w))}, moe);
   }
+  void to(Device d) override { move_to(d, moe, {&x, &w}); }
   std::vector<uint8_t> kinks() override {
     std::vector<uint8_t> k = choices(moe.router.forward(x, true, 0));
     moe.forward(x, true, 0);

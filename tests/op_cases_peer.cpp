@@ -17,7 +17,6 @@
 namespace peer::optable {
 
 using gradcheck::fill_normal;
-using gradcheck::project;
 using gradcheck::random_tensor;
 
 namespace {
@@ -56,6 +55,7 @@ class PeerOp : public GradOp {
     L.zero_grad();
     return with_params({input("x", x, L.backward(w))}, L);
   }
+  void to(Device d) override { move_to(d, L, {&x, &w}); }
   // The retrieved experts, and under ReLU the sign of u . x of each: a perturbation that changes
   // either changes a discrete choice.
   std::vector<uint8_t> kinks() override {

@@ -6,15 +6,19 @@
 //             every input and parameter, on fresh seeded inputs drawn away from kinks and ties;
 //             an exact row (an op with no gradient: retrieval, optimizer) against its plain
 //             oracle.
-//   backend   (op_table_main.cpp, `op_table backend`, CTest label gpu) each row's CUDA run against
-//             its CPU run. No op has a CUDA implementation yet, so every row reports "skipped"
-//             and the command exits 77, which CTest shows as skipped (SKIP_RETURN_CODE).
+//   backend   (op_table_main.cpp, `op_table backend`, CTest label gpu) a gradient row's op built
+//             twice from each seed, one run on the CPU and one moved to CUDA (Op::to): loss,
+//             output and every gradient compared; an exact row moved to CUDA against its CPU
+//             oracle. A row whose op has no CUDA implementation reports "skipped" with the
+//             error that says so; without a device the command exits 77, which CTest shows as
+//             skipped (SKIP_RETURN_CODE).
 //   perf      (`op_table perf [filter]`) times one forward + backward of each perf row.
 // Tolerances are |got - want| <= atol + rtol * |want|, stated per row, never loosened to pass.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -25,8 +29,9 @@
 
 namespace peer::optable {
 
-// Something gradient mode differentiates: n floats the loss reads, perturbed in place, and the
-// analytical dL/d(them) that backward produced (copied, since later forwards reuse buffers).
+// Something gradient mode differentiates: n floats the loss reads, perturbed in place (value is
+// on the op's device: gradient mode runs on the CPU only), and the analytical dL/d(them) that
+// backward produced, copied to the host (later forwards reuse the buffers).
 struct Operand {
   std::string name;
   float* value;
@@ -38,11 +43,17 @@ Operand input(const std::string& name, Tensor& x, const Tensor& dx);
 Operand param(Parameter& p);  // dense gradient, or a row-sparse one densified (zero elsewhere)
 // The inputs followed by every parameter of m (buffers such as running statistics excluded).
 std::vector<Operand> with_params(std::vector<Operand> inputs, Module& m);
+// For an op's to(): m's parameters and the tensors to device d.
+void move_to(Device d, Module& m, std::initializer_list<Tensor*> tensors);
 
 class Op {
  public:
   virtual ~Op() = default;
   virtual void run() = 0;  // one forward + backward (perf mode)
+  // Moves the op's modules and tensors to device d (backend mode). The default refuses CUDA: a
+  // row whose op is called on host pointers, or whose results are read on the host, has no
+  // CUDA path until it overrides this.
+  virtual void to(Device d);
 };
 
 // An op with a backward.
@@ -50,6 +61,9 @@ class GradOp : public Op {
  public:
   // Forward on the current values, then L = sum(w * y) in double (+ the op's aux loss).
   virtual double loss() = 0;
+  // The y of the last loss() that went through project() (empty for a row whose loss is its
+  // output, such as cross-entropy), on the op's device.
+  const Tensor& output() const { return output_; }
   // After loss(): zeroes the parameter gradients, runs backward with dy = w, and returns every
   // input and parameter with its gradient.
   virtual std::vector<Operand> backward() = 0;
@@ -60,12 +74,21 @@ class GradOp : public Op {
     loss();
     backward();
   }
+
+ protected:
+  // L = sum(w * y), keeping y for backend mode; rows call it from loss() (it hides
+  // gradcheck::project inside a GradOp).
+  double project(const Tensor& y, const Tensor& w);
+
+ private:
+  Tensor output_;
 };
 
 // An op whose result is compared exactly (within tolerance) with a plain oracle.
 class ExactOp : public Op {
  public:
-  // Runs the op and its oracle; returns "" when they agree, else what differs.
+  // Runs the op (on its device) and its oracle (on the CPU); returns "" when they agree, else
+  // what differs.
   virtual std::string compare(double atol, double rtol) = 0;
 };
 
@@ -121,8 +144,14 @@ std::vector<Case> peer_perf_cases();
 std::vector<Case> all_cases();
 std::vector<Case> all_perf_cases();
 
+// Backend mode's comparison of one row at one seed: a gradient row's op built twice, one moved to
+// device d (Op::to), its loss, output and every gradient against the CPU run's; an exact row's op
+// moved to d against its CPU oracle. Returns one line per mismatch, "" when all agree; throws
+// what the moved op throws (a "has no CUDA implementation" error for an op without one).
+std::string compare_on_device(const Case& c, uint64_t seed, Device d);
+
 // Compares n values, |got - want| <= atol + rtol * |want| each: "" when all pass, else how many
-// differ and the first of them.
+// differ and the worst of them (largest error).
 std::string compare_values(const std::string& what, const float* got, const float* want, int64_t n, double atol,
                            double rtol);
 

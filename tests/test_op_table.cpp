@@ -72,3 +72,35 @@ TEST_CASE("op table, exact mode: ops without a gradient equal their plain oracle
     }
   }
 }
+
+TEST_CASE("op table, backend mode's comparison: every gradient row moved to the CPU equals its CPU run",
+          "[op-table][backend]") {
+  ThreadGuard threads(1);  // many tiny forwards: see ThreadGuard
+  for (const Case& c : all_cases()) {
+    if (!c.grad) continue;
+    INFO(c.name);
+    CHECK(compare_on_device(c, c.seeds[0], Device::CPU) == "");
+  }
+}
+
+TEST_CASE("op table, backend mode's comparison reports every mismatch with its shape and max error",
+          "[op-table][backend]") {
+  Case c = core_cases()[0];  // linear N=5 in=7 out=6 bias
+  REQUIRE(c.name == "linear N=5 in=7 out=6 bias");
+  // The second build draws from another seed: loss, output and every gradient differ.
+  c.grad = [make = c.grad, builds = uint64_t(0)](uint64_t seed) mutable { return make(seed + builds++); };
+  const std::string report = compare_on_device(c, c.seeds[0], Device::CPU);
+  INFO(report);
+  for (const char* line : {"loss: got ", "output [5, 6]: ", "dx (35 values): ", "dlin.weight (42 values): ",
+                           "dlin.bias (6 values): "})
+    CHECK(report.find(line) != std::string::npos);
+  CHECK(report.find("max error") != std::string::npos);
+}
+
+TEST_CASE("op table: a row whose op has no device path refuses CUDA by name", "[op-table][backend]") {
+  for (const Case& c : all_cases()) {
+    if (c.grad) continue;  // exact rows: retrieval and row-sparse AdamW run on the CPU only
+    INFO(c.name);
+    CHECK_THROWS_WITH(compare_on_device(c, c.seeds[0], Device::CUDA), Catch::Contains("has no CUDA implementation"));
+  }
+}

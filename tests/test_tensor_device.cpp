@@ -67,6 +67,17 @@ TEST_CASE("tensor: copy_from takes the source's dtype and keeps storage when it 
   CHECK(buf.data_i32()[2] == 9);
 }
 
+TEST_CASE("Tensor::copy_from takes shape and values into its own storage", "[tensor]") {
+  Tensor src({2, 3}), dst({4, 4});
+  for (int64_t i = 0; i < src.numel(); ++i) src[i] = float(i) + 0.5f;
+  const float* storage = dst.data();
+  dst.copy_from(src);
+  CHECK(dst.shape() == src.shape());
+  CHECK(dst.data() == storage);  // 6 <= 16 elements: no new allocation
+  CHECK(dst.data() != src.data());
+  for (int64_t i = 0; i < src.numel(); ++i) CHECK(dst[i] == src[i]);
+}
+
 TEST_CASE("tensor: a CUDA tensor without a CUDA device is a clear error", "[tensor]") {
   if (cuda::device_count() > 0) return;  // covered by the gpu-labelled tests
   try {

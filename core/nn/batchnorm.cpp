@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/ops/backend.h"
+
 namespace peer {
 
 BatchNorm1d::BatchNorm1d(const std::string& name, int64_t features, float eps, float momentum)
@@ -17,6 +19,7 @@ BatchNorm1d::BatchNorm1d(const std::string& name, int64_t features, float eps, f
 }
 
 const Tensor& BatchNorm1d::forward(const Tensor& x, bool train) {
+  require_cpu(x, "[batchnorm forward]");
   const int64_t N = x.dim(0), F = x.dim(1);
   if (train && N < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
   train_ = train;
@@ -53,6 +56,7 @@ const Tensor& BatchNorm1d::forward(const Tensor& x, bool train) {
 }
 
 const Tensor& BatchNorm1d::backward(const Tensor& dy) {
+  require_cpu(dy, "[batchnorm backward]");
   if (!train_) throw std::logic_error("[batchnorm " + weight.name + "] backward after an eval forward");
   const int64_t N = dy.dim(0), F = dy.dim(1);
   std::vector<double> sum_g(F, 0.0), sum_gx(F, 0.0);
