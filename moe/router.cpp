@@ -20,6 +20,13 @@ RouterKind parse_router(const std::string& name) {
 namespace {
 float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
 float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+
+// The gate of a top-1 choice c: softmax(h)_c over all E scores (c holds the largest score).
+float top1_gate(const float* h, int64_t E, int32_t c) {
+  float sum = 0.0f;
+  for (int64_t e = 0; e < E; ++e) sum += std::exp(h[e] - h[c]);
+  return 1.0f / sum;
+}
 }  // namespace
 
 Router::Router(const std::string& name, int64_t d, const RouterOptions& o, InitScheme init, uint64_t seed,
@@ -100,6 +107,10 @@ void Router::select(int64_t t, const float* h) {
     g[0] = probs_[t * E + chosen[0]];
     return;
   }
+  if (k == 1) {  // a softmax over one kept score is always 1 and would teach the router nothing
+    g[0] = top1_gate(h, E, chosen[0]);
+    return;
+  }
   float mx = h[chosen[0]], sum = 0.0f;
   for (int64_t s = 0; s < k; ++s) sum += (g[s] = std::exp(h[chosen[s]] - mx));
   for (int64_t s = 0; s < k; ++s) g[s] /= sum;
@@ -162,17 +173,17 @@ const Tensor& Router::backward(const std::vector<float>& dgate_in) {
       dp[e] = opt_.load_balance_coef * float(E) * float(f_[e]) / float(N);
     if (opt_.kind == RouterKind::Switch) {
       dp[chosen[0]] += dg[t];
+    } else if (k == 1) {
+      // g = softmax(h)_c: dg/dh_e = g (delta_ce - softmax(h)_e).
+      const float* h = scores_.data() + t * E;
+      for (int64_t e = 0; e < E; ++e) {
+        const float p = std::exp(h[e] - h[chosen[0]]) * g[0];
+        add_dscore(t, e, g[0] * dg[t] * ((e == chosen[0] ? 1.0f : 0.0f) - p));
+      }
     } else {
       float dot = 0.0f;
       for (int64_t s = 0; s < k; ++s) dot += g[s] * dg[t * k + s];
-      for (int64_t s = 0; s < k; ++s) {
-        float dh = g[s] * (dg[t * k + s] - dot);
-        dz[chosen[s]] += dh;
-        if (noisy_now_) {
-          int64_t i = t * E + chosen[s];
-          dnoise_[i] += dh * eps_[i] * sigmoid((*noise_logits_)[i]);
-        }
-      }
+      for (int64_t s = 0; s < k; ++s) add_dscore(t, chosen[s], g[s] * (dg[t * k + s] - dot));
     }
     float pdp = 0.0f;
     for (int64_t e = 0; e < E; ++e) pdp += P[e] * dp[e];
@@ -186,6 +197,14 @@ const Tensor& Router::backward(const std::vector<float>& dgate_in) {
     for (int64_t i = 0; i < dx_.numel(); ++i) dx_[i] += dx_noise[i];
   }
   return dx_;
+}
+
+// A gradient dh of token t's score for expert e: h = z (+ eps * softplus(noise logit) in noisy
+// training), so it reaches the clean logit and the noise network.
+void Router::add_dscore(int64_t t, int64_t e, float dh) {
+  const int64_t i = t * opt_.num_experts + e;
+  dlogits_[i] += dh;
+  if (noisy_now_) dnoise_[i] += dh * eps_[i] * sigmoid((*noise_logits_)[i]);
 }
 
 void Router::collect_parameters(std::vector<Parameter*>& out) {

@@ -1,7 +1,10 @@
 // MoE routers (logits and softmax in float32) and their auxiliary losses.
-//   topk       gates = softmax over the k largest logits (makeMoE)
+//   topk       gates = softmax over the k largest logits (makeMoE); with k = 1 the gate is the
+//              chosen expert's probability under the softmax over all E logits (as switch), since
+//              a softmax over one kept logit is always 1 and the task loss would not train the router
 //   noisy_topk the same on h = z + N(0,1) * softplus(W_noise x + b_noise), noise only in training
-//              (Shazeer et al. 2017); the noise draw is Philox(seed, stream) at (step, token, expert)
+//              (Shazeer et al. 2017); the noise draw is Philox(seed, stream) at (step, token, expert);
+//              k = 1 as topk, over the noisy scores
 //   switch     top-1, gate = softmax(z) probability of the chosen expert (Fedus et al. 2021)
 // Auxiliary losses, each with its own coefficient (0 = off), on P = softmax(z) of the clean logits:
 //   load balance  alpha * E * sum_i f_i * mean_t P_ti, f_i = fraction of the N*k choices that
@@ -61,6 +64,7 @@ class Router : public Module {
  private:
   void select(int64_t t, const float* h);
   void compute_aux(int64_t N);
+  void add_dscore(int64_t t, int64_t e, float dh);
 
   RouterOptions opt_;
   uint64_t seed_, stream_;

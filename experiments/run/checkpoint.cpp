@@ -1,6 +1,7 @@
 #include "experiments/run/checkpoint.h"
 
 #include <cstring>
+#include <deque>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -22,18 +23,24 @@ void copy_into(const std::string& path, const std::string& name, const Tensor& s
   if (src.shape() != dst.shape())
     throw InputError("checkpoint '" + path + "': tensor '" + name + "' has shape " + src.shape_str() +
                      " but the model expects " + dst.shape_str() + " (a checkpoint of a different model shape?)");
-  std::memcpy(dst.data(), src.data(), size_t(dst.numel()) * sizeof(float));
+  if (dst.device() == Device::CPU) std::memcpy(dst.data(), src.data(), size_t(dst.numel()) * sizeof(float));
+  else dst = src.to(dst.device());  // a model trained on a GPU is restored there
 }
 }  // namespace
 
 void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, const Config& config,
                      const Tokenizer& tok, int64_t step) {
+  std::deque<Tensor> host;  // host copies of tensors on a GPU (a deque: pointers stay valid)
   std::vector<std::pair<std::string, const Tensor*>> tensors;
-  for (Parameter* p : model.parameters()) tensors.emplace_back("model." + p->name, &p->value);
+  auto add = [&](const std::string& name, const Tensor& t) {
+    if (t.device() != Device::CPU) host.push_back(t.to(Device::CPU));
+    tensors.emplace_back(name, t.device() == Device::CPU ? &t : &host.back());
+  };
+  for (Parameter* p : model.parameters()) add("model." + p->name, p->value);
   if (opt) {
     for (auto& [name, s] : opt->state()) {
-      tensors.emplace_back("optim.m." + name, &s.m);
-      tensors.emplace_back("optim.v." + name, &s.v);
+      add("optim.m." + name, s.m);
+      add("optim.v." + name, s.v);
     }
   }
   nlohmann::json pools = nlohmann::json::object(), frozen = nlohmann::json::array();
