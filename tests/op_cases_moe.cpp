@@ -19,11 +19,11 @@ const char* router_name(RouterKind k) {
   return k == RouterKind::TopK ? "topk" : k == RouterKind::NoisyTopK ? "noisy_topk" : "switch";
 }
 
-RouterOptions router_options(RouterKind kind, int64_t E) {
+RouterOptions router_options(RouterKind kind, int64_t E, int64_t k = 2) {
   RouterOptions o;
   o.kind = kind;
   o.num_experts = E;
-  o.top_k = kind == RouterKind::Switch ? 1 : 2;
+  o.top_k = kind == RouterKind::Switch ? 1 : k;
   o.load_balance_coef = 0.1f;
   o.importance_coef = 0.1f;
   o.z_loss_coef = 0.01f;
@@ -41,10 +41,10 @@ std::vector<uint8_t> choices(const Routing& r) { return {r.expert.begin(), r.exp
 // stream, step), so the same step gives the same noise and the loss is smooth between flips.
 class RouterOp : public GradOp {
  public:
-  RouterOp(RouterKind kind, int64_t N, int64_t d, int64_t E, uint64_t seed)
-      : router("router", d, router_options(kind, E), InitScheme::Kaiming, seed, kStreamLayer),
+  RouterOp(RouterKind kind, int64_t k, int64_t N, int64_t d, int64_t E, uint64_t seed)
+      : router("router", d, router_options(kind, E, k), InitScheme::Kaiming, seed, kStreamLayer),
         x(random_tensor({N, d}, seed, 1)),
-        w(gradcheck::copy_of(random_tensor({N * router_options(kind, E).top_k}, seed, 2))) {
+        w(gradcheck::copy_of(random_tensor({N * router_options(kind, E, k).top_k}, seed, 2))) {
     sharpen(router);
   }
   double loss() override {
@@ -169,9 +169,10 @@ class SparseMoEOp : public GradOp {
 
 // ---- Rows ---------------------------------------------------------------------------------
 
-Case router(RouterKind kind, int64_t N, int64_t d, int64_t E, std::vector<uint64_t> seeds, Tolerance tol) {
-  return grad_row<RouterOp>(cat("moe.router ", router_name(kind), " N=", N, " d=", d, " E=", E), seeds, tol, N, kind,
-                            N, d, E);
+// k = 1 for topk and noisy_topk: the gate is a softmax over all experts (moe/router.h).
+Case router(RouterKind kind, int64_t k, int64_t N, int64_t d, int64_t E, std::vector<uint64_t> seeds, Tolerance tol) {
+  return grad_row<RouterOp>(cat("moe.router ", router_name(kind), " k=", k, " N=", N, " d=", d, " E=", E), seeds, tol,
+                            N, kind, k, N, d, E);
 }
 
 Case experts(int64_t N, int64_t d, int64_t E, int64_t hidden, int64_t k, double cf, std::vector<uint64_t> seeds,
@@ -209,7 +210,8 @@ std::vector<Case> moe_cases() {
       dense_masked(12, d, 4, h, {33}, kFd),
   };
   for (RouterKind kind : {RouterKind::TopK, RouterKind::NoisyTopK, RouterKind::Switch}) {
-    rows.push_back(router(kind, N, d, E, {21, 22}, kRouted));
+    for (int64_t k : {int64_t(1), int64_t(2)})
+      if (k == 2 || kind != RouterKind::Switch) rows.push_back(router(kind, k, N, d, E, {21, 22}, kRouted));
     for (double cf : {0.0, 0.8}) rows.push_back(layer(kind, cf, 0, 0.0f, N, d, E, h, {21}, kRouted));
   }
   rows.push_back(layer(RouterKind::TopK, 1.25, 1, 0.1f, N, d, E, h, {23}, kRouted));
@@ -219,7 +221,7 @@ std::vector<Case> moe_cases() {
 std::vector<Case> moe_perf_cases() {
   const int64_t N = 4096, d = 256, E = 8, h = 512;
   return {
-      router(RouterKind::NoisyTopK, N, d, E, {1}, kRouted),
+      router(RouterKind::NoisyTopK, 2, N, d, E, {1}, kRouted),
       experts(N, d, E, h, 2, 1.25, {1}, kFd),
       dense_masked(N, d, E, h, {1}, kFd),
       layer(RouterKind::TopK, 1.25, 0, 0.1f, N, d, E, h, {1}, kRouted),

@@ -209,3 +209,30 @@ TEST_CASE("bad MoE configs are refused naming the key", "[moe][config]") {
   expect("[moe]\nrouter = \"hash\"\n", "moe.router");
   expect("[moe]\nrouter = \"switch\"\ntop_k = 2\n", "moe.top_k");
 }
+
+// With one expert kept, a softmax over the kept logit alone would be 1 for every token, and the
+// task loss would give the router no gradient (only the aux losses would train it).
+TEST_CASE("top-1 topk and noisy_topk gates are softmax probabilities, so the task loss trains the router", "[moe]") {
+  for (RouterKind kind : {RouterKind::TopK, RouterKind::NoisyTopK}) {
+    RouterOptions o;
+    o.kind = kind;
+    o.num_experts = kExperts;
+    o.top_k = 1;
+    o.load_balance_coef = o.importance_coef = o.z_loss_coef = 0.0f;
+    Router r("router", kDim, o, InitScheme::Kaiming, 41, kStreamLayer);
+    Tensor x = random_tensor({kTokens, kDim}, 41, 1);
+    const Routing& routing = r.forward(x, true, 0);
+    for (float g : routing.gate) {
+      CHECK(g > 1.0f / kExperts);  // the top score's softmax probability...
+      CHECK(g < 1.0f);             // ...which is never all of it
+    }
+    if (kind == RouterKind::TopK)  // without noise, the same probability the switch router gives
+      for (int64_t t = 0; t < kTokens; ++t)
+        CHECK(routing.gate[t] == Approx(r.probs()[t * kExperts + routing.expert[t]]).epsilon(1e-6));
+    r.zero_grad();
+    r.backward(std::vector<float>(kTokens, 1.0f));
+    double norm = 0.0;
+    for (int64_t i = 0; i < r.gate.weight.grad.numel(); ++i) norm += std::fabs(r.gate.weight.grad[i]);
+    CHECK(norm > 1e-3);
+  }
+}
