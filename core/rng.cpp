@@ -9,26 +9,9 @@
 
 namespace peer {
 
-namespace {
-// Philox4x32 round multipliers and Weyl key increments.
-constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-}  // namespace
-
-std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
-  for (int round = 0; round < 10; ++round) {
-    uint64_t p0 = uint64_t(kM0) * c[0];
-    uint64_t p1 = uint64_t(kM1) * c[2];
-    c = {uint32_t(p1 >> 32) ^ c[1] ^ k[0], uint32_t(p1), uint32_t(p0 >> 32) ^ c[3] ^ k[1], uint32_t(p0)};
-    k[0] += kW0;
-    k[1] += kW1;
-  }
-  return c;
-}
-
 std::array<uint32_t, 4> Philox::block(uint64_t b) const {
-  return philox4x32({uint32_t(b), uint32_t(b >> 32), uint32_t(stream_), uint32_t(stream_ >> 32)},
-                    {uint32_t(seed_), uint32_t(seed_ >> 32)});
+  const PhiloxWords r = philox_block(seed_, stream_, b);
+  return {r.w[0], r.w[1], r.w[2], r.w[3]};
 }
 
 #if defined(__AVX2__)
@@ -45,7 +28,7 @@ void mul_hi_lo(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
 void Philox::blocks(uint64_t first, int64_t count, uint32_t* out) const {
   int64_t b = 0;
 #if defined(__AVX2__)
-  const __m256i m0 = _mm256_set1_epi32(int(kM0)), m1 = _mm256_set1_epi32(int(kM1));
+  const __m256i m0 = _mm256_set1_epi32(int(kPhiloxM0)), m1 = _mm256_set1_epi32(int(kPhiloxM1));
   for (; b + 8 <= count; b += 8) {
     alignas(32) uint32_t lo[8], hi[8], w[4][8];
     for (int l = 0; l < 8; ++l) {
@@ -65,8 +48,8 @@ void Philox::blocks(uint64_t first, int64_t count, uint32_t* out) const {
       c[1] = lo1;
       c[2] = _mm256_xor_si256(_mm256_xor_si256(hi0, c[3]), _mm256_set1_epi32(int(k1)));
       c[3] = lo0;
-      k0 += kW0;
-      k1 += kW1;
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
     }
     for (int word = 0; word < 4; ++word) _mm256_store_si256(reinterpret_cast<__m256i*>(w[word]), c[word]);
     for (int l = 0; l < 8; ++l)

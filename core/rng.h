@@ -6,9 +6,15 @@
 #include <array>
 #include <cstdint>
 
+#include "core/ops/philox_math.h"
+
 namespace peer {
 
-std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
+// The block function of core/ops/philox_math.h (the one the CUDA kernels run), on arrays.
+inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
+  const PhiloxWords r = philox4x32_10({{counter[0], counter[1], counter[2], counter[3]}}, key[0], key[1]);
+  return {r.w[0], r.w[1], r.w[2], r.w[3]};
+}
 
 class Philox {
  public:

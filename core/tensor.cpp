@@ -8,10 +8,10 @@
 
 namespace peer {
 
-size_t dtype_size(DType t) { return t == DType::F32 ? sizeof(float) : sizeof(int32_t); }
+size_t dtype_size(DType t) { return t == DType::F64 ? sizeof(double) : sizeof(float); }
 
 namespace {
-const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : "i32"; }
+const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : t == DType::I32 ? "i32" : "f64"; }
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;

@@ -16,8 +16,9 @@
 
 namespace peer {
 
-// Element types; bf16 would be one more entry here and in dtype_size.
-enum class DType : uint8_t { F32, I32 };
+// Element types; bf16 would be one more entry here and in dtype_size. F64 is for accumulators
+// that must match the CPU's double sums (the cross-entropy loss on the device).
+enum class DType : uint8_t { F32, I32, F64 };
 size_t dtype_size(DType t);
 
 class Tensor {
@@ -30,6 +31,8 @@ class Tensor {
   const float* data() const { return static_cast<const float*>(typed(DType::F32)); }
   int32_t* data_i32() { return static_cast<int32_t*>(typed(DType::I32)); }
   const int32_t* data_i32() const { return static_cast<const int32_t*>(typed(DType::I32)); }
+  double* data_f64() { return static_cast<double*>(typed(DType::F64)); }
+  const double* data_f64() const { return static_cast<const double*>(typed(DType::F64)); }
   float& operator[](int64_t i) { return host_f32()[i]; }
   float operator[](int64_t i) const { return host_f32()[i]; }
 

@@ -17,15 +17,13 @@ const Tensor& DenseFFN::forward(const Tensor& x, bool train, uint64_t step) {
   hidden_.resize(pre_->shape());
   activation_forward(act_, pre_->data(), hidden_.data(), hidden_.numel());
   const Tensor& o = out.forward(hidden_);
-  y_.resize(o.shape());
-  drop_.forward(o.data(), y_.data(), o.numel(), train, step);
+  drop_.forward(o, y_, train, step);
   return y_;
 }
 
 const Tensor& DenseFFN::backward(const Tensor& dy) {
   require_cpu(dy, "[dense_ffn backward]");
-  dy_.resize(dy.shape());
-  drop_.backward(dy.data(), dy_.data(), dy.numel());
+  drop_.backward(dy, dy_);
   const Tensor& dh = out.backward(dy_);
   dhidden_.resize(dh.shape());
   activation_backward(act_, pre_->data(), dh.data(), dhidden_.data(), dh.numel());

@@ -42,7 +42,7 @@ const Tensor& SparseMoE::forward(const Tensor& x, bool train, uint64_t step) {
     const Tensor& s = shared->forward(x, train, step);
     for (int64_t i = 0; i < N * d; ++i) y_[i] += s[i];
   }
-  drop_.forward(y_.data(), y_.data(), y_.numel(), train, step);
+  drop_.forward(y_, y_, train, step);
   accumulate_stats();
   return y_;
 }
@@ -67,8 +67,7 @@ void SparseMoE::combine(const Tensor& grouped, bool weighted, Tensor& out) const
 const Tensor& SparseMoE::backward(const Tensor& dy) {
   require_cpu(dy, "[moe.layer backward]");
   const int64_t N = dy.dim(0), d = dy.dim(1), E = experts.num_experts(), k = routing_->k;
-  dy_.resize(dy.shape());
-  drop_.backward(dy.data(), dy_.data(), dy.numel());
+  drop_.backward(dy, dy_);
   dgate_.assign(N * k, 0.0f);
   dx_.resize({N, d});
   if (opt_.masked_oracle) {

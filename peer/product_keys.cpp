@@ -10,33 +10,13 @@
 #include <string>
 
 #include "core/gemm.h"
+#include "peer/topk_merge.h"
 
 namespace peer {
 
 namespace {
 
 constexpr int64_t kChunk = 64;  // queries per GEMM block
-
-// A sorted (best first) list of at most k (score, index) entries; ties by index ascending.
-struct TopList {
-  float* score;
-  int32_t* index;
-  int64_t size = 0, k;
-
-  static bool better(float s, int32_t i, float t, int32_t j) { return s > t || (s == t && i < j); }
-
-  void offer(float s, int32_t i) {
-    if (size == k && !better(s, i, score[k - 1], index[k - 1])) return;
-    int64_t pos = size < k ? size++ : k - 1;
-    while (pos > 0 && better(s, i, score[pos - 1], index[pos - 1])) {
-      score[pos] = score[pos - 1];
-      index[pos] = index[pos - 1];
-      --pos;
-    }
-    score[pos] = s;
-    index[pos] = i;
-  }
-};
 
 #ifdef __AVX2__
 float max8(const float* s) {
@@ -91,28 +71,15 @@ void brute_row(const float* s1, const float* s2, const KeyTables& keys, TopList&
     for (int64_t b = 0; b < keys.n2; ++b) out.offer(s1[a] + s2[b], int32_t(a * keys.n2 + b));
 }
 
-// One query by product keys. Half lists keep k+1 entries: the first k feed the candidate pairs
-// (x, y) with (x+1)(y+1) <= k; every other pair is weakly beaten (float addition is monotone)
-// by k pairs, so its sum is <= the k-th score. Rounding can make such a sum EQUAL the k-th
-// score, and then the index tie rule could prefer it: each excluded pair is dominated by a
-// frontier pair (x, floor(k/(x+1))), so if no frontier sum reaches the k-th score the result is
-// exact; otherwise (exact ties at the boundary, rare) the query falls back to brute force.
+// One query by product keys: the half lists (k+1 entries each, see merge_half_topk), their
+// merge, and brute force over all sums where the merge cannot vouch for its k-th place.
 void product_key_row(const float* s1, const float* s2, const KeyTables& keys, TopList& a, TopList& b,
                      TopList& out) {
   scan(s1, keys.n1, a);
   scan(s2, keys.n2, b);
-  const int64_t k = out.k;
-  for (int64_t x = 0; x < std::min(a.size, k); ++x)
-    for (int64_t y = 0; y < std::min(b.size, k) && (x + 1) * (y + 1) <= k; ++y)
-      out.offer(a.score[x] + b.score[y], int32_t(int64_t(a.index[x]) * keys.n2 + b.index[y]));
-  const float kth = out.score[k - 1];
-  for (int64_t x = 0; x < a.size; ++x) {
-    const int64_t y = k / (x + 1);
-    if (y < b.size && a.score[x] + b.score[y] >= kth) {
-      out.size = 0;
-      brute_row(s1, s2, keys, out);
-      return;
-    }
+  if (!merge_half_topk(a, b, keys.n2, out)) {
+    out.size = 0;
+    brute_row(s1, s2, keys, out);
   }
 }
 

@@ -128,11 +128,11 @@ class DropoutOp : public GradOp {
   DropoutOp(int64_t n, float p, uint64_t seed)
       : drop(p, seed, kStreamLayer), x(random_tensor({n}, seed, 1)), y({n}), dx({n}), w(random_tensor({n}, seed, 2)) {}
   double loss() override {
-    drop.forward(x.data(), y.data(), x.numel(), true, 3);
+    drop.forward(x, y, true, 3);
     return project(y, w);
   }
   std::vector<Operand> backward() override {
-    drop.backward(w.data(), dx.data(), x.numel());
+    drop.backward(w, dx);
     return {input("x", x, dx)};
   }
 

@@ -36,8 +36,7 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
   att_.resize({B * T, C_});
   attend_forward(train, step);
   const Tensor& p = proj.forward(att_);
-  y_.resize(p.shape());
-  resid_drop_.forward(p.data(), y_.data(), p.numel(), train, step);
+  resid_drop_.forward(p, y_, train, step);
   return y_;
 }
 
@@ -133,8 +132,7 @@ void CausalSelfAttention::attend_forward(bool train, uint64_t step) {
 }
 
 const Tensor& CausalSelfAttention::backward(const Tensor& dy) {
-  dtmp_.resize(dy.shape());
-  resid_drop_.backward(dy.data(), dtmp_.data(), dy.numel());
+  resid_drop_.backward(dy, dtmp_);
   const Tensor& datt = proj.backward(dtmp_);
   attend_backward(datt);
   return qkv.backward(dqkv_);
