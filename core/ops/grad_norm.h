@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/allocator.h"
 #include "core/tensor.h"
 
 namespace peer {

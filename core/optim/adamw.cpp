@@ -23,6 +23,13 @@ Device common_device(const std::vector<Parameter*>& params, const char* op) {
   }
   return d;
 }
+
+// A gradient or moment of p that the op on device d will use: it must be there.
+template <class T>  // Tensor or const Tensor
+T& on_device(T& t, Device d, const Parameter& p, const char* what) {
+  if (t.device() != d) throw std::invalid_argument(std::string(what) + " of " + p.name + " is not on its device");
+  return t;
+}
 }  // namespace
 
 AdamW::AdamW(std::vector<Parameter*> params, AdamWOptions opt) : params_(std::move(params)), opt_(opt) {
@@ -43,22 +50,26 @@ void AdamW::step(float lr) {
   for (Parameter* p : params_) {
     if (!p->trainable()) continue;
     Moments& st = state_.at(p->name);
-    if (st.m.device() != d) throw std::invalid_argument("[adamw] moments of " + p->name + " are not on its device");
+    on_device(st.m, d, *p, "[adamw] the moments");
+    on_device(st.v, d, *p, "[adamw] the moments");
     const float wd = p->decay ? opt_.weight_decay : 0.0f;
     if (!p->sparse) {
-      dense.push_back({p->value.data(), p->grad.data(), st.m.data(), st.v.data(), p->value.numel(), wd});
+      dense.push_back({p->value.data(), on_device(p->grad, d, *p, "[adamw] the gradient").data(),
+                       st.m.data(), st.v.data(), p->value.numel(), wd});
       continue;
     }
     const std::vector<int32_t>& rows = p->sparse_grad.rows;
     const int64_t k = int64_t(rows.size());
-    const float* g = k ? p->sparse_grad.values.data() : nullptr;
-    Tensor touched;  // the row list on the device (see the header: a copy from the host)
+    const float* g = k ? on_device(p->sparse_grad.values, d, *p, "[adamw] the gradient").data() : nullptr;
+    const int32_t* touched = k ? rows.data() : nullptr;
+    Tensor rows_on_device;  // see the header: a copy from the host
     if (d == Device::CUDA && k) {
-      touched = Tensor({k}, d, DType::I32);
-      cuda::copy(touched.data_i32(), rows.data(), size_t(k) * sizeof(int32_t));
+      rows_on_device = Tensor({k}, d, DType::I32);
+      cuda::copy(rows_on_device.data_i32(), rows.data(), size_t(k) * sizeof(int32_t));
+      touched = rows_on_device.data_i32();
     }
-    adamw_update_rows(d, p->value.data(), st.m.data(), st.v.data(), p->value.dim(0), p->value.dim(1),
-                      d == Device::CUDA ? touched.data_i32() : rows.data(), g, k, wd, opt_.lazy_sparse, s);
+    adamw_update_rows(d, p->value.data(), st.m.data(), st.v.data(), p->value.dim(0), p->value.dim(1), touched, g, k,
+                      wd, opt_.lazy_sparse, s);
   }
   adamw_update(d, dense, s);
 }
@@ -80,24 +91,26 @@ void AdamW::adopt_state(AdamW& old) {
 
 namespace {
 // Every trainable gradient's elements: the dense gradient, or the rows a row-sparse one holds.
-std::vector<GradSpan> grad_spans(const std::vector<Parameter*>& params) {
+std::vector<GradSpan> grad_spans(const std::vector<Parameter*>& params, Device d) {
   std::vector<GradSpan> out;
   for (Parameter* p : params) {
     if (!p->trainable()) continue;
-    if (!p->sparse) out.push_back({p->grad.data(), p->grad.numel()});
-    else if (!p->sparse_grad.rows.empty())
-      out.push_back({p->sparse_grad.values.data(), int64_t(p->sparse_grad.rows.size()) * p->value.dim(1)});
+    Tensor& g = p->sparse ? p->sparse_grad.values : p->grad;
+    const int64_t n = p->sparse ? int64_t(p->sparse_grad.rows.size()) * p->value.dim(1) : p->grad.numel();
+    if (n) out.push_back({on_device(g, d, *p, "[clip_grad_norm] the gradient").data(), n});
   }
   return out;
 }
 }  // namespace
 
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
-  return clip_grad_norm(common_device(params, "clip_grad_norm"), grad_spans(params), max_norm);
+  const Device d = common_device(params, "clip_grad_norm");
+  return clip_grad_norm(d, grad_spans(params, d), max_norm);
 }
 
 void clip_grad_norm(const std::vector<Parameter*>& params, double max_norm, Tensor& norm) {
-  clip_grad_norm(common_device(params, "clip_grad_norm"), grad_spans(params), max_norm, norm);
+  const Device d = common_device(params, "clip_grad_norm");
+  clip_grad_norm(d, grad_spans(params, d), max_norm, norm);
 }
 
 }  // namespace peer

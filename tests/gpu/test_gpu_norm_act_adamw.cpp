@@ -159,6 +159,11 @@ TEST_CASE("gpu adamw: dense and row-sparse (lazy and dense) updates over many pa
       cpu_opt.step(1e-2f);
       gpu_opt.step(1e-2f);
     }
+    // A step where the table has no gradient rows (dense-rows mode still moves every row).
+    cpu.table.sparse_grad.clear();
+    gpu.table.sparse_grad.clear();
+    cpu_opt.step(1e-2f);
+    gpu_opt.step(1e-2f);
     const std::vector<Parameter*> cp = cpu.parameters(), gp = gpu.parameters();
     for (size_t i = 0; i < cp.size(); ++i) {
       const auto &cs = cpu_opt.state().at(cp[i]->name), &gs = gpu_opt.state().at(gp[i]->name);
