@@ -2,10 +2,10 @@
 // Granularity G = d_ff / d_expert compares MoE variants against this block.
 #pragma once
 
-#include "core/activation.h"
 #include "core/nn/dropout.h"
 #include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
+#include "core/ops/activation.h"
 
 namespace peer {
 

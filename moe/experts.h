@@ -3,9 +3,9 @@
 // a DispatchPlan); nothing is computed for tokens an expert did not receive.
 #pragma once
 
-#include "core/activation.h"
 #include "core/module.h"
 #include "core/nn/init.h"
+#include "core/ops/activation.h"
 #include "moe/dispatch.h"
 
 namespace peer {

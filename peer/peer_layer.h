@@ -9,10 +9,10 @@
 
 #include <memory>
 
-#include "core/activation.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
+#include "core/ops/activation.h"
 #include "core/sparse_rows.h"
 #include "peer/expert_pool.h"
 

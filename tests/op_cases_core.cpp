@@ -3,7 +3,6 @@
 // other FFN is compared with).
 #include <cmath>
 
-#include "core/activation.h"
 #include "core/nn/attention.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/cross_entropy.h"
@@ -11,6 +10,7 @@
 #include "core/nn/embedding.h"
 #include "core/nn/layernorm.h"
 #include "core/nn/linear.h"
+#include "core/ops/activation.h"
 #include "core/rng.h"
 #include "moe/dense_ffn.h"
 #include "tests/gradcheck.h"

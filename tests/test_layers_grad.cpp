@@ -9,13 +9,13 @@
 #include <memory>
 #include <vector>
 
-#include "core/activation.h"
 #include "core/nn/attention.h"
 #include "core/nn/cross_entropy.h"
 #include "core/nn/embedding.h"
 #include "core/nn/layernorm.h"
 #include "core/nn/linear.h"
 #include "core/nn/transformer.h"
+#include "core/ops/activation.h"
 #include "core/rng.h"
 #include "moe/dense_ffn.h"
 #include "tests/gradcheck.h"

@@ -1,4 +1,5 @@
-// Layer normalisation over the last dimension: y = (x - mean) / sqrt(var + eps) * w + b.
+// Layer normalisation over the last dimension: y = (x - mean) / sqrt(var + eps) * w + b
+// (the layernorm op, core/ops/layernorm.h, on the device of the input).
 #pragma once
 
 #include "core/module.h"
@@ -17,8 +18,8 @@ class LayerNorm : public Module {
  private:
   float eps_;
   const Tensor* x_ = nullptr;
-  Tensor y_, dx_;
-  std::vector<float> mean_, rstd_;  // (N)
+  Tensor y_, dx_;      // (N, dim), on the input's device
+  Tensor mean_, rstd_;  // (N)
 };
 
 }  // namespace peer

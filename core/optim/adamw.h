@@ -12,6 +12,11 @@
 //   dense           exact Adam: every row's m and v decay each step, untouched rows with a zero
 //                   gradient (so their weights keep moving on momentum). O(N) per step: the
 //                   baseline the lazy mode is compared with.
+//
+// Parameters and moments live on one device (Module::to, AdamW::to); the update is the adamw op
+// (core/ops/adamw.h) there. On CUDA a step queues a few launches and does not wait for the GPU,
+// except that a row-sparse gradient's row list is copied from the host (RowSparseGrad keeps it
+// there), which waits for the work queued before.
 #pragma once
 
 #include <map>
@@ -49,15 +54,19 @@ class AdamW {
   void to(Device d);
 
  private:
-  void update_rows(Parameter& p, Moments& s, float lr, float c1, float c2);
   std::vector<Parameter*> params_;
   AdamWOptions opt_;
   int64_t t_ = 0;
   std::map<std::string, Moments> state_;
 };
 
-// Scales every trainable gradient (dense and row-sparse) so the global L2 norm is at most
-// max_norm (no-op when max_norm <= 0). Returns the norm before clipping.
+// Scales every trainable gradient (dense and row-sparse, all on one device) so the global L2
+// norm is at most max_norm (no-op when max_norm <= 0), with the grad_norm op
+// (core/ops/grad_norm.h). Returns the norm before clipping: on CUDA this waits for the GPU to
+// finish the work queued so far, to bring the norm to the host.
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm);
+// The same without waiting: the norm before clipping is left in norm ((1), f32, on the
+// gradients' device).
+void clip_grad_norm(const std::vector<Parameter*>& params, double max_norm, Tensor& norm);
 
 }  // namespace peer

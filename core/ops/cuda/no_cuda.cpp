@@ -1,10 +1,36 @@
-// Builds without the CUDA backend: each op's CUDA entry point names the op and says why it cannot
-// run (MLX's no_cuda.cpp). Ops append their stubs here.
+// Stand-ins for the CUDA implementations of the ops (ops/cuda/*.cu) when the CUDA backend is not
+// built: each names its op (MLX's no_cuda.cpp). A CUDA tensor cannot exist in such a build, so
+// these are reached only by a call that bypasses the tensors' devices. Ops append their stubs here.
+#include "core/ops/activation.h"
+#include "core/ops/adamw.h"
 #include "core/ops/backend.h"
 #include "core/ops/cross_entropy.h"
 #include "core/ops/dropout.h"
+#include "core/ops/grad_norm.h"
+#include "core/ops/layernorm.h"
 
 namespace peer::cuda {
+
+void activation_forward(Activation, const float*, float*, int64_t) { no_cuda_implementation("[activation_forward]"); }
+void activation_backward(Activation, const float*, const float*, float*, int64_t) {
+  no_cuda_implementation("[activation_backward]");
+}
+
+void layernorm_forward(const float*, const float*, const float*, int64_t, int64_t, float, float*, float*, float*) {
+  no_cuda_implementation("[layernorm_forward]");
+}
+void layernorm_backward(const float*, const float*, const float*, const float*, const float*, int64_t, int64_t, float*,
+                        float*, float*) {
+  no_cuda_implementation("[layernorm_backward]");
+}
+
+void adamw_update(const std::vector<AdamWSpan>&, AdamWStep) { no_cuda_implementation("[adamw_update]"); }
+void adamw_update_rows(float*, float*, float*, int64_t, int64_t, const int32_t*, const float*, int64_t, float, bool,
+                       AdamWStep) {
+  no_cuda_implementation("[adamw_update_rows]");
+}
+
+void clip_grad_norm(const std::vector<GradSpan>&, double, float*) { no_cuda_implementation("[clip_grad_norm]"); }
 
 void dropout_forward(const Tensor&, Tensor&, Tensor&, const DropoutRule&) { no_cuda_implementation("[dropout]"); }
 void dropout_backward(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[dropout_backward]"); }

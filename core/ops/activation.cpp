@@ -1,6 +1,5 @@
-#include "core/activation.h"
+#include "core/ops/activation.h"
 
-#include <cmath>
 #include <stdexcept>
 
 namespace peer {
@@ -13,18 +12,6 @@ Activation parse_activation(const std::string& name) {
 
 const char* activation_name(Activation a) { return a == Activation::ReLU ? "relu" : "gelu"; }
 
-float activation_value(Activation a, float x) {
-  if (a == Activation::ReLU) return x > 0.0f ? x : 0.0f;
-  return 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2)));
-}
-
-float activation_derivative(Activation a, float x) {
-  if (a == Activation::ReLU) return x > 0.0f ? 1.0f : 0.0f;
-  float cdf = 0.5f * (1.0f + std::erf(x * float(M_SQRT1_2)));
-  float pdf = float(0.5 * M_2_SQRTPI * M_SQRT1_2) * std::exp(-0.5f * x * x);
-  return cdf + x * pdf;
-}
-
 void activation_forward(Activation a, const float* x, float* y, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = activation_value(a, x[i]);
@@ -33,6 +20,20 @@ void activation_forward(Activation a, const float* x, float* y, int64_t n) {
 void activation_backward(Activation a, const float* x, const float* dy, float* dx, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; ++i) dx[i] = activation_derivative(a, x[i]) * dy[i];
+}
+
+void activation_forward(Activation a, const Tensor& x, Tensor& y) {
+  y.resize(x.shape(), x.device());
+  if (x.device() == Device::CUDA) return cuda::activation_forward(a, x.data(), y.data(), x.numel());
+  activation_forward(a, x.data(), y.data(), x.numel());
+}
+
+void activation_backward(Activation a, const Tensor& x, const Tensor& dy, Tensor& dx) {
+  if (dy.shape() != x.shape() || dy.device() != x.device())
+    throw std::invalid_argument("[activation_backward] dy " + dy.shape_str() + " does not match x " + x.shape_str());
+  if (&dx != &dy) dx.resize(x.shape(), x.device());
+  if (x.device() == Device::CUDA) return cuda::activation_backward(a, x.data(), dy.data(), dx.data(), x.numel());
+  activation_backward(a, x.data(), dy.data(), dx.data(), x.numel());
 }
 
 }  // namespace peer
