@@ -2,6 +2,7 @@
 // throws std::runtime_error naming the call, the file and the line. Device code only (.cu files).
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -20,6 +21,13 @@ namespace peer::cuda {
     const cudaError_t peer_err_ = (call);                                          \
     if (peer_err_ != cudaSuccess)                                                  \
       ::peer::cuda::fail(#call, cudaGetErrorString(peer_err_), __FILE__, __LINE__); \
+  } while (0)
+
+#define PEER_CUBLAS_CHECK(call)                                                          \
+  do {                                                                                   \
+    const cublasStatus_t peer_status_ = (call);                                          \
+    if (peer_status_ != CUBLAS_STATUS_SUCCESS)                                           \
+      ::peer::cuda::fail(#call, cublasGetStatusString(peer_status_), __FILE__, __LINE__); \
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface here, not at the next sync.

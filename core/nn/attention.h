@@ -1,5 +1,7 @@
 // Causal multi-head self-attention: qkv = x Wqkv^T (no bias), per head softmax(q k^T / sqrt(hs))
-// with a causal mask and dropout on the attention weights, concat heads, proj (with bias), dropout.
+// with a causal mask and dropout on the attention weights (core/ops/attention.h), concat heads,
+// proj (with bias), dropout. On CUDA (parameters moved by Module::to, input on the device): without
+// dropout for now.
 #pragma once
 
 #include "core/module.h"
@@ -21,17 +23,15 @@ class CausalSelfAttention : public Module {
   Linear qkv, proj;
 
  private:
-  void attend_forward(bool train, uint64_t step);
-  void attend_backward(const Tensor& datt);
-
   int64_t C_, H_, B_ = 0, T_ = 0;
+  float dropout_;
   Dropout attn_drop_, resid_drop_;
   const Tensor* qkv_out_ = nullptr;  // (B*T, 3C), owned by qkv
   Tensor probs_;     // (B, H, T, T) softmax weights (upper triangle zero)
-  Tensor dropped_;   // (B, H, T, T) weights after dropout
+  Tensor dropped_;   // (B, H, T, T) weights after dropout (CPU only: on CUDA they are probs_)
   Tensor att_;       // (B*T, C) concatenated head outputs
-  Tensor y_;         // (B*T, C)
-  Tensor dtmp_;      // (B*T, C) gradient after the output dropout
+  Tensor y_;         // (B*T, C) after the output dropout (CPU; on CUDA the output is proj's)
+  Tensor dtmp_;      // (B*T, C) gradient after the output dropout (CPU)
   Tensor dqkv_;      // (B*T, 3C)
   Tensor dprobs_;    // (B, H, T, T)
 };

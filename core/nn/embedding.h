@@ -1,4 +1,4 @@
-// Embedding table lookup: y[i] = W[ids[i]].
+// Embedding table lookup: y[i] = W[ids[i]] (core/ops/embedding.h), on the table's device.
 #pragma once
 
 #include "core/module.h"
@@ -8,7 +8,10 @@ namespace peer {
 class Embedding : public Module {
  public:
   Embedding(const std::string& name, int64_t num, int64_t dim);
-  const Tensor& forward(const int32_t* ids, int64_t n);  // -> (n, dim)
+  // ids (n) I32 on any device (kept, on the table's device, for backward) -> (n, dim) on the
+  // table's device. Host ids outside [0, num) throw std::out_of_range.
+  const Tensor& forward(const Tensor& ids);
+  const Tensor& forward(const int32_t* ids, int64_t n);  // host ids
   void backward(const Tensor& dy);                        // W.grad rows += dy rows
   void collect_parameters(std::vector<Parameter*>& out) override { out.push_back(&weight); }
   int64_t num() const { return weight.value.dim(0); }
@@ -16,8 +19,8 @@ class Embedding : public Module {
   Parameter weight;  // (num, dim)
 
  private:
-  std::vector<int32_t> ids_;
-  Tensor y_;
+  Tensor ids_;  // (n) I32 on the table's device
+  Tensor y_;    // (n, dim)
 };
 
 }  // namespace peer

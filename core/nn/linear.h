@@ -1,4 +1,4 @@
-// Linear layer y = x W^T + b.
+// Linear layer y = x W^T + b (core/ops/linear.h), on the device of its input and weights.
 #pragma once
 
 #include "core/module.h"

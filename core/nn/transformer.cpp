@@ -3,15 +3,12 @@
 #include <stdexcept>
 
 #include "core/nn/cross_entropy.h"
+#include "core/ops/add.h"
 #include "core/rng.h"
 
 namespace peer {
 
 namespace {
-void add(const float* a, const float* b, float* out, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
-}
 std::string block_name(int64_t layer) { return "blocks." + std::to_string(layer); }
 }  // namespace
 
@@ -25,21 +22,17 @@ Block::Block(const TransformerShape& s, int64_t layer, std::unique_ptr<FfnSlot> 
 
 const Tensor& Block::forward(const Tensor& x, int64_t B, int64_t T, bool train, uint64_t step) {
   const Tensor& a = attn.forward(ln1.forward(x), B, T, train, step);
-  mid_.resize(x.shape());
-  add(x.data(), a.data(), mid_.data(), x.numel());
+  add(x, a, mid_);
   const Tensor& f = ffn->forward(ln2.forward(mid_), train, step);
-  out_.resize(x.shape());
-  add(mid_.data(), f.data(), out_.data(), x.numel());
+  add(mid_, f, out_);
   return out_;
 }
 
 const Tensor& Block::backward(const Tensor& dy) {
   const Tensor& dh2 = ln2.backward(ffn->backward(dy));
-  dmid_.resize(dy.shape());
-  add(dy.data(), dh2.data(), dmid_.data(), dy.numel());
+  add(dy, dh2, dmid_);
   const Tensor& dh1 = ln1.backward(attn.backward(dmid_));
-  dx_.resize(dy.shape());
-  add(dmid_.data(), dh1.data(), dx_.data(), dy.numel());
+  add(dmid_, dh1, dx_);
   return dx_;
 }
 
@@ -73,8 +66,7 @@ double LanguageModel::forward(const int32_t* idx, const int32_t* targets, int64_
   for (int64_t i = 0; i < B * T; ++i) pos_[i] = int32_t(i % T);
   const Tensor& te = wte.forward(idx, B * T);
   const Tensor& pe = wpe.forward(pos_.data(), B * T);
-  x0_.resize(te.shape());
-  add(te.data(), pe.data(), x0_.data(), te.numel());
+  add(te, pe, x0_);
   const Tensor* x = &x0_;
   for (auto& blk : blocks) x = &blk->forward(*x, B, T, train, step);
   logits_ = &lm_head.forward(ln_f.forward(*x));

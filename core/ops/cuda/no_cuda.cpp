@@ -1,13 +1,18 @@
 // Stand-ins for the CUDA implementations of the ops (ops/cuda/*.cu) when the CUDA backend is not
 // built: each names its op (MLX's no_cuda.cpp). A CUDA tensor cannot exist in such a build, so
 // these are reached only by a call that bypasses the tensors' devices. Ops append their stubs here.
+#include "core/gemm.h"
 #include "core/ops/activation.h"
 #include "core/ops/adamw.h"
+#include "core/ops/add.h"
+#include "core/ops/attention.h"
 #include "core/ops/backend.h"
 #include "core/ops/cross_entropy.h"
 #include "core/ops/dropout.h"
+#include "core/ops/embedding.h"
 #include "core/ops/grad_norm.h"
 #include "core/ops/layernorm.h"
+#include "core/ops/linear.h"
 
 namespace peer::cuda {
 
@@ -37,6 +42,22 @@ void dropout_backward(const Tensor&, const Tensor&, Tensor&) { no_cuda_implement
 
 void cross_entropy(const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor*, float) {
   no_cuda_implementation("[cross_entropy]");
+}
+
+void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*,
+          int64_t) {
+  no_cuda_implementation("[gemm]");
+}
+void add_column_sums(const float*, int64_t, int64_t, int64_t, float*) { no_cuda_implementation("[add_column_sums]"); }
+void broadcast_rows(const Tensor&, Tensor&) { no_cuda_implementation("[linear]"); }
+void add(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[add]"); }
+void embedding_forward(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[embedding]"); }
+void embedding_backward(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[embedding]"); }
+void attention_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {
+  no_cuda_implementation("[attention]");
+}
+void attention_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {
+  no_cuda_implementation("[attention]");
 }
 
 }  // namespace peer::cuda
