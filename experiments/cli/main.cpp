@@ -35,11 +35,11 @@ Every command has --help. Exit codes: 0 ok, 1 run failed, 2 bad usage or config,
 
 // OpenMP threads that wait for work spin on their core by default (libgomp: ~300,000 spins
 // between parallel regions). On a machine that other processes also use, the spinning takes the
-// cores they and the other threads need: next to one busy process, training ran 7-40x slower
-// and sampling 36x slower. So
-// waiting threads sleep unless the user chose a policy (OMP_WAIT_POLICY=active brings the
-// spinning back). libgomp reads the variable once, when it is loaded before main, so it takes
-// effect only in a fresh image of this program: set it and re-execute (same process id).
+// cores they and the other threads need: next to one busy process, training ran 7-40x slower and
+// sampling 36x slower. So waiting threads sleep unless the user chose a policy
+// (OMP_WAIT_POLICY=active brings the spinning back). libgomp reads the variable once, when it is
+// loaded before main, so it takes effect only in a fresh image of this program: set it and
+// re-execute (same process id).
 void make_waiting_threads_sleep(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY")) return;
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
