@@ -52,7 +52,7 @@ void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, 
   Metadata meta = {{"peer.format", kFormat},
                    {"peer.pools", pools.dump()},
                    {"peer.frozen", frozen.dump()},
-                   {"peer.config", to_toml(config)},
+                   {"peer.config", to_toml(with_absolute_paths(config))},  // as config.toml
                    {"peer.vocab", vocab_json(tok)},
                    {"peer.step", std::to_string(step)},
                    {"peer.optim_steps", std::to_string(opt ? opt->steps() : 0)}};

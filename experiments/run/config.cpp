@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -286,6 +287,15 @@ void resolve(Config& c) {
   if (c.peer.key_init_std == 0.0) c.peer.key_init_std = default_key_init_std(c.peer.d_key);
   if (c.peer.expert_init_std == 0.0) c.peer.expert_init_std = default_expert_init_std(c.model.n_embd);
   c.train.steps = c.total_steps();
+}
+
+Config with_absolute_paths(Config c) {
+  auto absolute = [](std::string& path) {
+    if (!path.empty()) path = std::filesystem::absolute(path).lexically_normal().string();
+  };
+  absolute(c.data.dir);
+  for (std::string& f : c.data.files) absolute(f);
+  return c;
 }
 
 std::string to_toml(const Config& c) {

@@ -102,6 +102,9 @@ void validate(const Config& c);
 // Replaces every value that stands for a derived one (0 = auto: model.d_ff, moe.d_expert, peer.n1
 // and n2, the PEER init scales; train.steps when train.tokens is set) by the value the run uses.
 void resolve(Config& c);
+// The config with its paths (data.dir, data.files) made absolute against the working directory,
+// as a run folder stores it: eval, sample and resume then work from any directory.
+Config with_absolute_paths(Config c);
 // The config as TOML: every key in schema order, defaults included; floats in the shortest form
 // that parses back to the same double.
 std::string to_toml(const Config& c);

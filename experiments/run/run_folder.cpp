@@ -22,18 +22,18 @@ std::optional<CheckpointInfo> find_checkpoint(const std::string& dir) {
 
 void write_run_config(const std::string& dir, const Config& c) {
   fs::create_directories(dir);
-  write_file_atomic((fs::path(dir) / "config.toml").string(), to_toml(c));
+  write_file_atomic((fs::path(dir) / "config.toml").string(), to_toml(with_absolute_paths(c)));
 }
 
 namespace {
 // A folder's config.toml as this binary writes it, so that one written by an older binary
-// (another key order, 0-means-auto values, longer floats) compares by meaning, not by text.
-// Text that no longer parses is compared as it is (and so differs).
+// (another key order, 0-means-auto values, longer floats, relative paths) compares by meaning,
+// not by text. Text that no longer parses is compared as it is (and so differs).
 std::string canonical_config(const fs::path& file) {
   if (!fs::is_regular_file(file)) return "";
   const std::string text = read_file(file.string());
   try {
-    return to_toml(parse_config(text, file.string()));
+    return to_toml(with_absolute_paths(parse_config(text, file.string())));
   } catch (const InputError&) {
     return text;
   }
@@ -42,7 +42,7 @@ std::string canonical_config(const fs::path& file) {
 
 void require_same_config(const std::string& dir, const Config& want_config, const std::string& who) {
   const fs::path file = fs::path(dir) / "config.toml";
-  const std::string want = to_toml(want_config), have = canonical_config(file);
+  const std::string want = to_toml(with_absolute_paths(want_config)), have = canonical_config(file);
   if (want == have) return;
   std::istringstream a(have), b(want);
   std::string la, lb, section;

@@ -17,7 +17,8 @@ std::string checkpoint_path(const std::string& dir);
 // DIR's checkpoint header, or nothing when DIR has no checkpoint.
 std::optional<CheckpointInfo> find_checkpoint(const std::string& dir);
 
-// Creates DIR and writes the resolved config to DIR/config.toml.
+// Creates DIR and writes the resolved config, paths absolute (with_absolute_paths), to
+// DIR/config.toml.
 void write_run_config(const std::string& dir, const Config& c);
 // A run folder of an experiment must hold the config the experiment now resolves to (its
 // config.toml), or its results would silently describe something else: InputError otherwise,
