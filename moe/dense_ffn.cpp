@@ -1,7 +1,5 @@
 #include "moe/dense_ffn.h"
 
-#include "core/ops/backend.h"
-
 namespace peer {
 
 DenseFFN::DenseFFN(const std::string& name, int64_t d, int64_t d_ff, Activation act, float dropout,
@@ -12,21 +10,16 @@ DenseFFN::DenseFFN(const std::string& name, int64_t d, int64_t d_ff, Activation 
 }
 
 const Tensor& DenseFFN::forward(const Tensor& x, bool train, uint64_t step) {
-  require_cpu(x, "[dense_ffn forward]");
   pre_ = &fc.forward(x);
-  hidden_.resize(pre_->shape());
-  activation_forward(act_, pre_->data(), hidden_.data(), hidden_.numel());
+  activation_forward(act_, *pre_, hidden_);
   const Tensor& o = out.forward(hidden_);
   drop_.forward(o, y_, train, step);
   return y_;
 }
 
 const Tensor& DenseFFN::backward(const Tensor& dy) {
-  require_cpu(dy, "[dense_ffn backward]");
   drop_.backward(dy, dy_);
-  const Tensor& dh = out.backward(dy_);
-  dhidden_.resize(dh.shape());
-  activation_backward(act_, pre_->data(), dh.data(), dhidden_.data(), dh.numel());
+  activation_backward(act_, *pre_, out.backward(dy_), dhidden_);
   return fc.backward(dhidden_);
 }
 

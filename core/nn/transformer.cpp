@@ -1,8 +1,9 @@
 #include "core/nn/transformer.h"
 
+#include <algorithm>
 #include <stdexcept>
 
-#include "core/nn/cross_entropy.h"
+#include "core/ops/cross_entropy.h"
 #include "core/ops/add.h"
 #include "core/rng.h"
 
@@ -58,6 +59,12 @@ LanguageModel::LanguageModel(const TransformerShape& s, const FfnSlotFactory& ff
 
 double LanguageModel::forward(const int32_t* idx, const int32_t* targets, int64_t B, int64_t T, bool train,
                               uint64_t step) {
+  forward_on_device(idx, targets, B, T, train, step);
+  return targets ? loss_.to(Device::CPU).data_f64()[0] : 0.0;
+}
+
+void LanguageModel::forward_on_device(const int32_t* idx, const int32_t* targets, int64_t B, int64_t T, bool train,
+                                      uint64_t step) {
   if (T > shape_.block_size || T < 1)
     throw std::invalid_argument("[model] sequence length " + std::to_string(T) + " outside [1, block_size]");
   B_ = B;
@@ -70,8 +77,11 @@ double LanguageModel::forward(const int32_t* idx, const int32_t* targets, int64_
   const Tensor* x = &x0_;
   for (auto& blk : blocks) x = &blk->forward(*x, B, T, train, step);
   logits_ = &lm_head.forward(ln_f.forward(*x));
-  if (!targets) return 0.0;
-  return cross_entropy(*logits_, targets, train ? &dlogits_ : nullptr);
+  if (!targets) return;
+  targets_.resize({B * T}, Device::CPU, DType::I32);
+  std::copy(targets, targets + B * T, targets_.data_i32());
+  targets_ = targets_.to(device());
+  cross_entropy(*logits_, targets_, row_loss_, loss_, train ? &dlogits_ : nullptr, 1.0f);
 }
 
 void LanguageModel::backward() {

@@ -50,10 +50,16 @@ class LanguageModel : public Module {
   LanguageModel(const TransformerShape& s, const FfnSlotFactory& ffn);
   const TransformerShape& shape() const { return shape_; }
 
-  // idx, targets: (B*T) token ids. Returns the mean cross-entropy (without aux losses); when
+  // idx, targets: (B*T) token ids on the host. Leaves the mean cross-entropy (without aux losses)
+  // in loss(), on the model's device: a training step on a GPU reads it only when it logs. When
   // training, keeps activations and the loss gradient for backward(). targets may be null
   // (logits only, e.g. sampling).
+  void forward_on_device(const int32_t* idx, const int32_t* targets, int64_t B, int64_t T, bool train,
+                         uint64_t step);
+  // The same, returning the loss on the host (0 without targets); on a GPU this waits for it.
   double forward(const int32_t* idx, const int32_t* targets, int64_t B, int64_t T, bool train, uint64_t step);
+  const Tensor& loss() const { return loss_; }  // (1) f64
+  Device device() const { return wte.weight.value.device(); }
   // Backpropagates the last training forward's loss plus every FFN slot's aux loss.
   void backward();
   const Tensor& logits() const { return *logits_; }  // (B*T, vocab)
@@ -72,6 +78,8 @@ class LanguageModel : public Module {
   int64_t B_ = 0, T_ = 0;
   std::vector<int32_t> pos_;
   Tensor x0_, dlogits_;
+  Tensor targets_;           // (B*T) i32 on the model's device
+  Tensor row_loss_, loss_;   // (B*T), (1) f64
   const Tensor* logits_ = nullptr;
 };
 

@@ -275,7 +275,7 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
   for (const Job& m : e.jobs) {
     check_stream_fits(data, phase_plan(e.lifelong, m), m.name);
     if (m.config.train.device == "cuda" && !plan_only)
-      cuda::refuse("[lifelong] method '" + m.name + "': train.device = \"cuda\"", "the training step");
+      cuda::refuse("[lifelong] method '" + m.name + "': train.device = \"cuda\"", "a lifelong stream");
     const std::string dir = job_dir(out_dir, "method", m.name);
     records.push_back(existing_record(m, dir, key));
     states.push_back(state_of(records.back(), dir));

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "core/cuda/device.h"
 #include "peer_build_commit.h"
 
 namespace peer {
@@ -27,8 +28,9 @@ std::string build_commit() { return PEER_BUILD_COMMIT; }
 Provenance current_provenance(const Config& c) {
   Provenance p;
   p.commit = build_commit();
-  // Only the CPU computes: a request for CUDA is refused before anything runs (cuda::refuse).
-  p.device = "cpu (" + cpu_name() + ")";
+  // The device that computes: run_device (device.h) has refused train.device = "cuda" unless the
+  // whole step runs there.
+  p.device = c.train.device == "cuda" ? "cuda (" + cuda::backend_state() + ")" : "cpu (" + cpu_name() + ")";
   p.threads = c.train.threads;
   char stamp[64];
   std::time_t now = std::time(nullptr);

@@ -22,7 +22,8 @@ std::string sample_text(LanguageModel& model, const Tokenizer& tok, const std::s
   for (int64_t n = 0; n < tokens; ++n) {
     int64_t T = std::min<int64_t>(block, int64_t(ids.size()));
     model.forward(ids.data() + ids.size() - T, nullptr, 1, T, false, 0);
-    const float* z = model.logits().data() + (T - 1) * V;
+    const Tensor logits = model.logits().to(Device::CPU);  // the last row is read on the host
+    const float* z = logits.data() + (T - 1) * V;
     std::iota(order.begin(), order.end(), 0);
     int64_t k = top_k > 0 ? std::min(top_k, V) : V;
     std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) { return z[a] > z[b]; });

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <numeric>
 
 #include "experiments/run/interrupt.h"
 #include "experiments/run/metrics_log.h"
@@ -16,6 +17,7 @@ TrainLoop train_loop_for(const Config& c) {
   loop.block = c.model.block_size;
   loop.grad_clip = c.train.grad_clip;
   loop.log_every = c.train.log_every;
+  loop.check_every = std::gcd(c.train.log_every, c.train.eval_every);
   loop.lr = lr_schedule(c);
   return loop;
 }
@@ -29,21 +31,23 @@ LoopEnd train_loop(LanguageModel& model, AdamW& opt, const TrainLoop& loop, Prog
     const auto t0 = std::chrono::steady_clock::now();
     loop.next_batch(s, x, y);
     const bool logged = (s + 1) % loop.log_every == 0;
+    const bool checked = (s + 1) % loop.check_every == 0 || s + 1 == loop.end;
     const int64_t step = loop.step_offset + s;
     double gn = 0.0;
-    const double loss = train_on_batch(model, opt, x, y, loop.batch, loop.block, uint64_t(step), loop.grad_clip,
-                                       loop.lr.at(s), logged ? &gn : nullptr);
-    end.loss = loss;
-    if (!std::isfinite(loss)) {
+    const std::optional<double> loss = train_on_batch(model, opt, x, y, loop.batch, loop.block, uint64_t(step),
+                                                      loop.grad_clip, loop.lr.at(s), logged ? &gn : nullptr,
+                                                      logged || checked);
+    if (loss) end.loss = *loss;
+    if (loss && !std::isfinite(*loss)) {
       end.stop = LoopStop::NonFinite;
       return end;
     }
     end.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     end.step = s + 1;
     const double tps = double((step + 1 - loop.counted_from) * tokens_per_step) / end.seconds;
-    progress.update(s + 1, loss, loop.lr.at(s), tps);
+    if (loss) progress.update(s + 1, *loss, loop.lr.at(s), tps);
     if (logged) {
-      nlohmann::json row = {{"step", step + 1}, {"split", "train"}, {"loss", loss},
+      nlohmann::json row = {{"step", step + 1}, {"split", "train"}, {"loss", *loss},
                             {"lr", loop.lr.at(s)}, {"grad_norm", gn}, {"tokens_per_s", tps}};
       if (loop.add_fields) loop.add_fields(row);
       append_metrics(dir, row);

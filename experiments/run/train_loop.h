@@ -25,6 +25,9 @@ struct TrainLoop {
   int64_t batch = 0, block = 0;  // B, T
   double grad_clip = 0.0;
   int64_t log_every = 1;
+  int64_t check_every = 1;       // on a GPU the loss is read (and checked finite) only every
+                                 // check_every steps and at the last: a multiple of nothing else
+                                 // costs no wait for the device
   LrSchedule lr;                 // at(step)
   // tokens_per_s counts the tokens since global step counted_from over seconds_before plus the
   // time of this loop's steps.

@@ -4,15 +4,24 @@
 
 namespace peer {
 
-double train_on_batch(LanguageModel& model, AdamW& opt, const std::vector<int32_t>& x, const std::vector<int32_t>& y,
-                      int64_t B, int64_t T, uint64_t step, double grad_clip, double lr, double* grad_norm) {
+std::optional<double> train_on_batch(LanguageModel& model, AdamW& opt, const std::vector<int32_t>& x,
+                                     const std::vector<int32_t>& y, int64_t B, int64_t T, uint64_t step,
+                                     double grad_clip, double lr, double* grad_norm, bool read_loss) {
   model.zero_grad();
-  double loss = model.forward(x.data(), y.data(), B, T, true, step);
-  if (!std::isfinite(loss)) return loss;
+  model.forward_on_device(x.data(), y.data(), B, T, true, step);
+  std::optional<double> loss;
+  if (read_loss || model.device() == Device::CPU) {
+    loss = model.loss().to(Device::CPU).data_f64()[0];
+    if (!std::isfinite(*loss)) return loss;
+  }
   model.backward();
-  if (grad_clip > 0.0 || grad_norm) {  // a pass over every gradient: skipped when nobody needs it
-    double gn = clip_grad_norm(model.parameters(), grad_clip);
-    if (grad_norm) *grad_norm = gn;
+  if (grad_norm) {
+    *grad_norm = clip_grad_norm(model.parameters(), grad_clip);
+  } else if (grad_clip > 0.0 && model.device() == Device::CPU) {  // skipped when nobody needs it
+    clip_grad_norm(model.parameters(), grad_clip);
+  } else if (grad_clip > 0.0) {
+    Tensor norm;  // left on the GPU: no wait
+    clip_grad_norm(model.parameters(), grad_clip, norm);
   }
   opt.step(float(lr));
   return loss;

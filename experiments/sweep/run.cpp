@@ -7,10 +7,10 @@
 #include <map>
 #include <sstream>
 
-#include "core/cuda/device.h"
 #include "experiments/jobs/queue.h"
 #include "experiments/jobs/report_format.h"
 #include "experiments/run/accounting.h"
+#include "experiments/run/device.h"
 #include "experiments/run/data.h"
 #include "experiments/run/duration.h"
 #include "experiments/run/interrupt.h"
@@ -52,8 +52,7 @@ SweepPlan plan(const Experiment& e, const std::string& out, bool plan_only) {
     if (!vocab.count(key)) vocab[key] = load_run_data(v.config).tokenizer.vocab_size();
     apply_budget(row.config, e.budget, vocab[key], e.path + ": variant '" + v.name + "'");
     row.acc = account(row.config, vocab[key]);
-    if (row.config.train.device == "cuda" && !plan_only)
-      cuda::refuse("[sweep] variant '" + v.name + "': train.device = \"cuda\"", "the training step");
+    if (!plan_only) run_device(row.config, "[sweep] variant '" + v.name + "':");
     const std::string dir = job_dir(out, "variant", v.name);
     JobState state = JobState::New;
     int64_t start_step = 0;

@@ -29,9 +29,15 @@ bad_config unknown_section "'optim.lr'" 'optim.lr = 0.1'
 bad_config missing_data "$TMP/data/nope.txt" "data.files = [ \"$TMP/data/nope.txt\" ]"
 bad_config toml_syntax "toml_syntax.toml" 'RAW:[broken'
 
-note "CUDA requests: refused by name (no path runs on a GPU yet), never served on the CPU"
-bad_config cuda_device "train.device" 'train.device = "cuda"'
-expect_stderr_contains "the training step has no CUDA implementation"
+note "CUDA requests: a part without a CUDA implementation is refused by name, never served on the CPU"
+bad_config cuda_moe "train.device" 'train.device = "cuda"' 'model.ffn = "moe"'
+expect_stderr_contains "the MoE layer has no CUDA implementation"
+bad_config cuda_peer "train.device" 'train.device = "cuda"' 'model.ffn = "peer"'
+expect_stderr_contains "the PEER layer has no CUDA implementation"
+if [[ "$(nvidia-smi -L 2>/dev/null)" != *GPU* ]]; then  # the dense model runs where a GPU is
+  bad_config cuda_dense "train.device" 'train.device = "cuda"'
+  expect_stderr_contains "no CUDA device"
+fi
 expect_usage_error "$PEER bench retrieval --device cuda" "--device cuda" "product-key retrieval has no CUDA implementation"
 
 note "--set errors"
