@@ -22,6 +22,7 @@ fi
 [ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh DIR [REF] | --fetch-deps" >&2; exit 2; }
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 ref=${2:-../shared/ref}
+export out
 summary=$out/summary.md
 echo "| step | result | seconds | log |" > "$summary"
 echo "| --- | --- | --- | --- |" >> "$summary"
@@ -33,7 +34,7 @@ step() {
   local name=$1 limit=$2
   shift 2
   local t0=$SECONDS
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  timeout "$limit" bash -c '"$@"' bash "$@" > "$out/$name.log" 2>&1  # bash: steps may be functions below
   local rc=$? result=ok
   if [ $rc -eq 77 ]; then result=skipped
   elif [ $rc -eq 124 ]; then result="TIMEOUT after ${limit}s"; failed=1
@@ -77,9 +78,43 @@ if [ -f "$ref/makemoe_ref.py" ]; then
 else
   echo "| PyTorch references | skipped: $ref not found | 0 | - |" >> "$summary"
 fi
-# No training path runs on the GPU yet (train.device = "cuda" is refused with exit 2), so there
-# is no GPU training-step benchmark to time here; the references above are the numbers to beat.
-echo "| GPU training benchmarks | none yet: no training path runs on the GPU | 0 | - |" >> "$summary"
+# Training on the GPU (dense FFN), on text the machine has without network: this repository's
+# own sources. First the makeMoE shape of experiments/configs/dense.toml for 50 steps on both
+# devices, compared step by step; then tokens/s of that shape and of a GPU-sized one
+# (n_embd 512, 8 layers, context 256, batch 32), each beside PyTorch's on the same shape.
+git ls-files '*.cpp' '*.h' '*.cu' '*.md' | xargs cat > "$out/text.txt"
+train() {  # train NAME DEVICE STEPS [--set ...]: a run folder under DIR, metrics every step
+  local name=$1 device=$2 steps=$3
+  shift 3
+  build-gpu/peer train experiments/configs/dense.toml --out "$out/$name" --set train.device="$device" \
+    --set train.steps="$steps" --set train.log_every=1 --set train.eval_every="$steps" --set train.sample_tokens=0 \
+    --set data.source=files --set data.files="['$out/text.txt']" "$@"
+}
+compare_curves() {  # the CPU and GPU training losses of the first steps, within 2e-3 + 1e-3 |loss|
+  python3 - "$out/dense_cpu/metrics.jsonl" "$out/dense_gpu/metrics.jsonl" <<'PY'
+import json, sys
+rows = [{r["step"]: r["loss"] for r in map(json.loads, open(f)) if r["split"] == "train"} for f in sys.argv[1:]]
+bad = [(s, a, rows[1].get(s)) for s, a in rows[0].items() if not abs(a - rows[1].get(s, 1e30)) <= 2e-3 + 1e-3 * abs(a)]
+print(f"{len(rows[0])} steps compared, {len(bad)} outside 2e-3 + 1e-3|loss|", *bad[:10], sep="\n")
+sys.exit(1 if bad or not rows[0] else 0)
+PY
+}
+export -f train compare_curves
+step train_dense_cpu 300 train dense_cpu cpu 50
+step train_dense_gpu 300 train dense_gpu cuda 50
+step dense_cpu_vs_gpu 60 compare_curves
+step bench_dense_gpu 300 train bench_dense cuda 300
+step bench_large_gpu 300 train bench_large cuda 100 --set model.n_embd=512 --set model.block_size=256 \
+  --set train.batch_size=32
+if [ -f "$ref/makemoe_ref.py" ]; then
+  step ref_large_dense 300 python3 "$ref/makemoe_ref.py" --ffn dense --n_embd 512 --block 256 --batch 32 --steps 30 \
+    --device cuda
+fi
+for run in bench_dense bench_large; do
+  [ -f "$out/$run/summary.json" ] && python3 -c "import json,sys; s=json.load(open(sys.argv[1])); \
+print(f'| {sys.argv[2]} tokens/s | {s[\"tokens_per_s\"]:.0f} (peak GPU memory {s.get(\"peak_device_mb\", 0):.0f} MB) | - | - |')" \
+    "$out/$run/summary.json" "$run" >> "$summary"
+done
 
 cat "$out/gpu.txt" "$summary"
 exit $failed
