@@ -4,6 +4,7 @@
 // its order, and what remains to compare is the shared element math and the row sums.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -45,8 +46,8 @@ TEST_CASE("attention op on the CPU: weights and score gradients are the PEER_HD 
       else qkv[r * ld + 2 * C + c] = qkv[r * ld + 2 * C + c] > 0.0f ? 1.0f : -2.0f;
   Dropout none(0.0f, 61, kStreamLayer);
   Tensor probs, dropped, att, dprobs, dqkv;
-  attention_forward(qkv, B, T, H, none, true, 0, probs, dropped, att);
-  attention_backward(qkv, probs, dropped, datt, B, T, H, none, dprobs, dqkv);
+  attention_forward(qkv, B, T, H, none, nullptr, probs, dropped, att);
+  attention_backward(qkv, probs, dropped, datt, B, T, H, none, nullptr, dprobs, dqkv);
   const float scale = 1.0f / std::sqrt(float(hs));
   auto dot = [&](const float* a, const float* b) {
     float s = 0.0f;
@@ -78,6 +79,50 @@ TEST_CASE("attention op on the CPU: weights and score gradients are the PEER_HD 
   int64_t nonzero = 0;  // the score gradients are not all zero: the check compares something
   for (int64_t e = 0; e < dprobs.numel(); ++e) nonzero += dprobs[e] != 0.0f;
   CHECK(nonzero > dprobs.numel() / 4);
+}
+
+TEST_CASE("attention op on the CPU: the dropped weights and their gradients follow the PEER_HD dropout rule",
+          "[attention][dropout]") {
+  // The CUDA kernels draw weight j of row i of head bh as element bh*T*T + i*T + j of the rule
+  // (ops/cuda/attention.cu); this pins the CPU to the same indices.
+  const int64_t B = 2, T = 13, H = 3, hs = 4, C = H * hs, ld = 3 * C;
+  const float p = 0.1f;
+  const uint64_t step = 5;
+  Tensor qkv = random_tensor({B * T, ld}, 64, 1), datt = random_tensor({B * T, C}, 64, 2);
+  Dropout drop(p, 64, kStreamLayer + 1);
+  const DropoutRule rule = dropout_rule(p, 64, kStreamLayer + 1, step);
+  Tensor probs, dropped, att, dprobs, dqkv;
+  attention_forward(qkv, B, T, H, drop, &rule, probs, dropped, att);
+  attention_backward(qkv, probs, dropped, datt, B, T, H, drop, &rule, dprobs, dqkv);
+  auto factor = [&](int64_t e) { return dropout_factor(rule, dropout_draw(dropout_block(rule, e / 8), e)); };
+  int64_t wrong = 0, zeros = 0;
+  for (int64_t e = 0; e < probs.numel(); ++e) {
+    const float want = probs[e] * factor(e);
+    wrong += std::memcmp(&want, &dropped[e], sizeof(float)) != 0;
+    zeros += (e % T <= e / T % T) && factor(e) == 0.0f;  // dropped weights on or below the diagonal
+  }
+  CHECK(wrong == 0);
+  CHECK(zeros > 0);
+  // Score gradients: softmax backward of dp_j * factor_j, in double, against the op's floats.
+  const double scale = 1.0 / std::sqrt(double(hs));
+  double max_err = 0.0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t row = ((b * H + h) * T + i) * T;
+        std::vector<double> dp(size_t(i + 1));
+        double pdp = 0.0;
+        for (int64_t j = 0; j <= i; ++j) {
+          double acc = 0.0;
+          for (int64_t d = 0; d < hs; ++d)
+            acc += double(datt[(b * T + i) * C + h * hs + d]) * qkv[(b * T + j) * ld + 2 * C + h * hs + d];
+          dp[size_t(j)] = acc * factor(row + j);
+          pdp += probs[row + j] * dp[size_t(j)];
+        }
+        for (int64_t j = 0; j <= i; ++j)
+          max_err = std::max(max_err, std::fabs(probs[row + j] * (dp[size_t(j)] - pdp) * scale - dprobs[row + j]));
+      }
+  CHECK(max_err < 1e-5);
 }
 
 TEST_CASE("Embedding: an I32 id tensor and a host id array give the same rows and gradients", "[embedding]") {

@@ -3,7 +3,6 @@
 #include <stdexcept>
 
 #include "core/ops/attention.h"
-#include "core/ops/backend.h"
 
 namespace peer {
 
@@ -14,6 +13,8 @@ CausalSelfAttention::CausalSelfAttention(const std::string& name, int64_t n_embd
       C_(n_embd),
       H_(n_head),
       dropout_(dropout),
+      seed_(seed),
+      stream_(stream),
       attn_drop_(dropout, seed, stream),
       resid_drop_(dropout, seed, stream + 1) {
   if (n_head < 1 || n_embd % n_head != 0)
@@ -27,13 +28,12 @@ void CausalSelfAttention::init(InitScheme s, uint64_t seed) {
 }
 
 const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T, bool train, uint64_t step) {
-  // Dropout of the attention weights on CUDA needs the kernels to draw the Philox mask (as the
-  // output dropout's kernel does); until then a CUDA step runs without dropout or not at all.
-  if (x.device() == Device::CUDA && train && dropout_ > 0.0f) no_cuda_implementation("[attention] dropout");
   B_ = B;
   T_ = T;
   qkv_out_ = &qkv.forward(x);
-  attention_forward(*qkv_out_, B, T, H_, attn_drop_, train, step, probs_, dropped_, att_);
+  attn_rule_.reset();
+  if (train && dropout_ > 0.0f) attn_rule_ = dropout_rule(dropout_, seed_, stream_, step);
+  attention_forward(*qkv_out_, B, T, H_, attn_drop_, attn_rule_ ? &*attn_rule_ : nullptr, probs_, dropped_, att_);
   resid_drop_.forward(proj.forward(att_), y_, train, step);
   return y_;
 }
@@ -41,7 +41,8 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
 const Tensor& CausalSelfAttention::backward(const Tensor& dy) {
   resid_drop_.backward(dy, dtmp_);
   const Tensor& datt = proj.backward(dtmp_);
-  attention_backward(*qkv_out_, probs_, dropped_, datt, B_, T_, H_, attn_drop_, dprobs_, dqkv_);
+  attention_backward(*qkv_out_, probs_, dropped_, datt, B_, T_, H_, attn_drop_, attn_rule_ ? &*attn_rule_ : nullptr,
+                     dprobs_, dqkv_);
   return qkv.backward(dqkv_);
 }
 

@@ -1,8 +1,10 @@
 // Causal multi-head self-attention: qkv = x Wqkv^T (no bias), per head softmax(q k^T / sqrt(hs))
 // with a causal mask and dropout on the attention weights (core/ops/attention.h), concat heads,
-// proj (with bias), dropout. On CUDA (parameters moved by Module::to, input on the device): without
-// dropout for now.
+// proj (with bias), dropout. On CUDA (parameters moved by Module::to, input on the device) the same
+// masks as on the CPU.
 #pragma once
+
+#include <optional>
 
 #include "core/module.h"
 #include "core/nn/dropout.h"
@@ -25,10 +27,12 @@ class CausalSelfAttention : public Module {
  private:
   int64_t C_, H_, B_ = 0, T_ = 0;
   float dropout_;
+  uint64_t seed_, stream_;  // attn_drop_'s, for attn_rule_
   Dropout attn_drop_, resid_drop_;
+  std::optional<DropoutRule> attn_rule_;  // attn_drop_'s mask at the last forward; none if it dropped nothing
   const Tensor* qkv_out_ = nullptr;  // (B*T, 3C), owned by qkv
   Tensor probs_;     // (B, H, T, T) softmax weights (upper triangle zero)
-  Tensor dropped_;   // (B, H, T, T) weights after dropout (CPU only: on CUDA they are probs_)
+  Tensor dropped_;   // (B, H, T, T) weights after dropout
   Tensor att_;       // (B*T, C) concatenated head outputs
   Tensor y_;         // (B*T, C) after the output dropout (CPU; on CUDA the output is proj's)
   Tensor dtmp_;      // (B*T, C) gradient after the output dropout (CPU)

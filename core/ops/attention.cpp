@@ -64,16 +64,16 @@ void transpose_padded(const float* x, int64_t ld, int64_t T, int64_t hs, std::ve
 
 // Head h of sequence b: q row i at qkv[b*T+i, h*hs], k at column offset +C, v at +2C. One
 // parallel pass over (b, h): scores, softmax, dropout of the weights, then the weighted sum of v.
-void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropout& drop, bool train, uint64_t step,
+void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropout& drop, const DropoutRule* rule,
                        Tensor& probs, Tensor& dropped, Tensor& att) {
   const int64_t C = qkv.dim(1) / 3, hs = C / H, ld = 3 * C, Tp = round8(T);
   probs.resize({B, H, T, T}, qkv.device());
+  dropped.resize({B, H, T, T}, qkv.device());
   att.resize({B * T, C}, qkv.device());
-  if (qkv.device() == Device::CUDA) return cuda::attention_forward(qkv, B, T, H, probs, att);
-  dropped.resize({B, H, T, T}, Device::CPU);
+  if (qkv.device() == Device::CUDA) return cuda::attention_forward(qkv, B, T, H, rule, probs, dropped, att);
   const float scale = 1.0f / std::sqrt(float(hs));
   const float* base = qkv.data();
-  drop.begin(probs.numel(), train, step);
+  drop.begin(probs.numel(), rule != nullptr, rule ? rule->step : 0);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     static thread_local std::vector<float> kt, S;
@@ -109,11 +109,13 @@ void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropo
 // One parallel pass over (b, h), writing that head's q, k and v gradient columns in full: rows
 // of the score gradient (with dq), then columns (dk and dv: key j gets the rows i >= j).
 void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const Tensor& datt, int64_t B,
-                        int64_t T, int64_t H, const Dropout& drop, Tensor& dprobs, Tensor& dqkv) {
+                        int64_t T, int64_t H, const Dropout& drop, const DropoutRule* rule, Tensor& dprobs,
+                        Tensor& dqkv) {
   const int64_t C = qkv.dim(1) / 3, hs = C / H, ld = 3 * C, Tp = round8(T);
   dqkv.resize({B * T, 3 * C}, qkv.device());
   dprobs.resize(probs.shape(), qkv.device());
-  if (qkv.device() == Device::CUDA) return cuda::attention_backward(qkv, probs, datt, B, T, H, dprobs, dqkv);
+  if (qkv.device() == Device::CUDA)
+    return cuda::attention_backward(qkv, probs, dropped, datt, B, T, H, rule, dprobs, dqkv);
   const float scale = 1.0f / std::sqrt(float(hs));
   const float* base = qkv.data();
 #pragma omp parallel for schedule(dynamic, 4)

@@ -11,22 +11,28 @@
 
 namespace peer {
 
+// The weights' dropout comes twice, as drop and as rule, which must agree: rule is
+// dropout_rule(p, seed, stream, step) of drop's own p, seed and stream at this step, or null when
+// nothing is dropped (evaluation, or p = 0). The CPU applies drop and keeps the mask there for
+// backward; the CUDA kernels draw the same mask from rule (core/ops/dropout_math.h), so both
+// devices drop the same weights.
+
 // qkv (B*T, 3C) -> probs (B, H, T, T) softmax weights (zero above the diagonal), dropped
-// (B, H, T, T) the weights after drop's dropout at this step, att (B*T, C) heads side by side.
-// On CUDA: no dropout (the caller refuses it until Dropout has a device path); dropped is not
-// written, the weights are probs.
-void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropout& drop, bool train, uint64_t step,
+// (B, H, T, T) the weights after dropout (probs when rule is null), att (B*T, C) heads side by side.
+void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropout& drop, const DropoutRule* rule,
                        Tensor& probs, Tensor& dropped, Tensor& att);
 // datt (B*T, C) -> dqkv (B*T, 3C), overwritten; dprobs (B, H, T, T) receives the score
-// gradients. qkv, probs, dropped and drop as left by the forward.
+// gradients. qkv, probs, dropped, drop and rule as at the forward.
 void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const Tensor& datt, int64_t B,
-                        int64_t T, int64_t H, const Dropout& drop, Tensor& dprobs, Tensor& dqkv);
+                        int64_t T, int64_t H, const Dropout& drop, const DropoutRule* rule, Tensor& dprobs,
+                        Tensor& dqkv);
 
 namespace cuda {
-// Without dropout: the weights that weigh v are probs.
-void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Tensor& probs, Tensor& att);
-void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& datt, int64_t B, int64_t T, int64_t H,
-                        Tensor& dprobs, Tensor& dqkv);
+// The backward draws the mask again from rule (for the score gradients) rather than keeping it.
+void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, const DropoutRule* rule, Tensor& probs,
+                       Tensor& dropped, Tensor& att);
+void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const Tensor& datt, int64_t B,
+                        int64_t T, int64_t H, const DropoutRule* rule, Tensor& dprobs, Tensor& dqkv);
 }  // namespace cuda
 
 }  // namespace peer

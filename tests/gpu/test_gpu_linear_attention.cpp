@@ -17,6 +17,7 @@
 #include "core/nn/embedding.h"
 #include "core/nn/linear.h"
 #include "core/ops/add.h"
+#include "core/ops/attention.h"
 #include "tests/gradcheck.h"
 
 using namespace peer;
@@ -164,11 +165,11 @@ TEST_CASE("gpu add: the residual sum equals the CPU's bit for bit", "[gpu]") {
 
 namespace {
 
-// A CausalSelfAttention on each device with the same weights (no dropout): forward, backward and
+// A CausalSelfAttention on each device with the same weights and dropout: forward, backward and
 // every parameter gradient compared.
 struct AttentionPair {
-  AttentionPair(int64_t C, int64_t H, uint64_t seed)
-      : cpu("attn", C, H, 0.0f, seed, kStreamLayer), gpu("attn", C, H, 0.0f, seed, kStreamLayer) {
+  AttentionPair(int64_t C, int64_t H, uint64_t seed, float dropout = 0.0f)
+      : cpu("attn", C, H, dropout, seed, kStreamLayer), gpu("attn", C, H, dropout, seed, kStreamLayer) {
     cpu.init(InitScheme::Kaiming, seed);
     fill_normal(cpu.proj.bias.value, seed, 1, 0.3f);
     std::vector<Parameter*> from = cpu.parameters(), to = gpu.parameters();
@@ -212,10 +213,46 @@ TEST_CASE("gpu attention: the same bits run after run", "[gpu][determinism]") {
   for (size_t i = 0; i < first.size(); ++i) expect_same_bits("attention output " + std::to_string(i), second[i], first[i]);
 }
 
-TEST_CASE("gpu attention: dropout in a CUDA training step is refused by name", "[gpu]") {
-  CausalSelfAttention attn("attn", 16, 2, 0.1f, 1, kStreamLayer);
-  attn.to(Device::CUDA);
-  Tensor x({4, 16}, Device::CUDA);
-  CHECK_THROWS_WITH(attn.forward(x, 1, 4, true, 0), Catch::Contains("[attention] dropout"));
-  CHECK(attn.forward(x, 1, 4, false, 0).device() == Device::CUDA);  // evaluation has no dropout
+TEST_CASE("gpu attention: dropout 0.1 in training drops the CPU's weights, forward and backward", "[gpu]") {
+  struct Shape {
+    int64_t B, T, C, H;
+  };
+  uint64_t seed = 800;
+  for (Shape s : {Shape{2, 1, 16, 2}, Shape{3, 7, 24, 3}, Shape{2, 64, 128, 8}, Shape{1, 256, 512, 4}}) {
+    const std::string name = "attention dropout B" + std::to_string(s.B) + " T" + std::to_string(s.T) + " C" +
+                             std::to_string(s.C) + " H" + std::to_string(s.H);
+    const uint64_t step = 3;
+    // The op: probs, the dropped weights (zeros in the same places), outputs and gradients.
+    Tensor qkv = random_tensor({s.B * s.T, 3 * s.C}, ++seed, 1), datt = random_tensor({s.B * s.T, s.C}, seed, 2);
+    Tensor qkv_gpu = qkv.to(Device::CUDA), datt_gpu = datt.to(Device::CUDA);
+    Dropout drop(0.1f, seed, kStreamLayer), drop_gpu(0.1f, seed, kStreamLayer);
+    const DropoutRule rule = dropout_rule(0.1f, seed, kStreamLayer, step);
+    Tensor probs, dropped, att, dprobs, dqkv, g_probs, g_dropped, g_att, g_dprobs, g_dqkv;
+    attention_forward(qkv, s.B, s.T, s.H, drop, &rule, probs, dropped, att);
+    attention_forward(qkv_gpu, s.B, s.T, s.H, drop_gpu, &rule, g_probs, g_dropped, g_att);
+    attention_backward(qkv, probs, dropped, datt, s.B, s.T, s.H, drop, &rule, dprobs, dqkv);
+    attention_backward(qkv_gpu, g_probs, g_dropped, datt_gpu, s.B, s.T, s.H, drop_gpu, &rule, g_dprobs, g_dqkv);
+    const Tensor d = g_dropped.to(Device::CPU);
+    int64_t pattern = 0, zeros = 0;
+    for (int64_t e = 0; e < d.numel(); ++e) {
+      pattern += (d[e] == 0.0f) != (dropped[e] == 0.0f);
+      zeros += dropped[e] == 0.0f && probs[e] != 0.0f;
+    }
+    INFO(name << ": " << pattern << " weights zero on one device only, " << zeros << " dropped");
+    CHECK(pattern == 0);
+    CHECK((s.T < 7 || zeros > 0));  // T = 1 may keep its single weight
+    expect_close(name + " probs", g_probs, probs);
+    expect_close(name + " dropped", g_dropped, dropped);
+    expect_close(name + " att", g_att, att);
+    expect_close(name + " dprobs", g_dprobs, dprobs);
+    expect_close(name + " dqkv", g_dqkv, dqkv);
+    // The layer: a CUDA training step with dropout runs and matches the CPU's.
+    AttentionPair a(s.C, s.H, seed, 0.1f);
+    Tensor x = random_tensor({s.B * s.T, s.C}, seed, 3), dy = random_tensor({s.B * s.T, s.C}, seed, 4);
+    Tensor x_gpu = x.to(Device::CUDA), dy_gpu = dy.to(Device::CUDA);
+    expect_close(name + " y", a.gpu.forward(x_gpu, s.B, s.T, true, step), a.cpu.forward(x, s.B, s.T, true, step));
+    expect_close(name + " dx", a.gpu.backward(dy_gpu), a.cpu.backward(dy));
+    std::vector<Parameter*> pc = a.cpu.parameters(), pg = a.gpu.parameters();
+    for (size_t i = 0; i < pc.size(); ++i) expect_close(name + " " + pc[i]->name + ".grad", pg[i]->grad, pc[i]->grad);
+  }
 }

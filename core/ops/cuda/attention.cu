@@ -6,7 +6,12 @@
 // in shared memory: T up to about 6000 positions, ample for this model's context lengths.
 //
 // The softmax of a row is written out here (row max, attention_weight, sum, scale); the per-element
-// functions are the CPU's (ops/attention_math.h).
+// functions are the CPU's (ops/attention_math.h). Dropout of the weights draws the CPU's mask from
+// the shared rule (ops/dropout_math.h): weight j of row i of head bh is element
+// bh*T*T + i*T + j of the (B, H, T, T) weights, as in the CPU's Dropout::apply. The forward keeps
+// the dropped weights (the key kernel's dv needs them by column, where each element would cost a
+// Philox block of its own); the row kernel of the backward draws its row's factors again, a block
+// per 8 weights, instead of reading a stored mask.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -67,9 +72,21 @@ __device__ void weighted_sum_up_to(const float* w, const float* rows, int64_t ld
   }
 }
 
-// Block row = (b*H + h)*T + i, striding over all B*H*T rows. Shared: s (T), qi (hs), red.
+// x[j] *= the dropout factor of element first + j, for j < n: a thread per Philox block of 8
+// elements (the blocks are aligned to the element index, not to x).
+__device__ void drop_elements(const DropoutRule& r, int64_t first, int64_t n, float* x) {
+  const int64_t end = first + n;
+  for (int64_t g = first / 8 + threadIdx.x; 8 * g < end; g += blockDim.x) {
+    const PhiloxWords block = dropout_block(r, g);
+    for (int64_t e = 8 * g; e < 8 * g + 8 && e < end; ++e)
+      if (e >= first) x[e - first] *= dropout_factor(r, dropout_draw(block, e));
+  }
+}
+
+// Block row = (b*H + h)*T + i, striding over all B*H*T rows. Shared: s (T), qi (hs), red. With
+// `dropout`, the weights that weigh v are those of rule r; dropped receives them.
 __global__ void forward_kernel(const float* qkv, int64_t B, int64_t T, int64_t H, int64_t hs, float scale,
-                               float* probs, float* att) {
+                               bool dropout, DropoutRule r, float* probs, float* dropped, float* att) {
   extern __shared__ float smem[];
   float *s = smem, *qi = s + T, *red = qi + hs;
   const int64_t C = H * hs, ld = 3 * C;
@@ -91,15 +108,22 @@ __global__ void forward_kernel(const float* qkv, int64_t B, int64_t T, int64_t H
       probs[row * T + j] = s[j];
     }
     __syncthreads();
+    if (dropout) {  // above the diagonal the weights stay 0 (0 * factor on the CPU)
+      drop_elements(r, row * T, i + 1, s);
+      __syncthreads();
+    }
+    for (int64_t j = threadIdx.x; j < T; j += blockDim.x) dropped[row * T + j] = s[j];
     weighted_sum_up_to(s, k + C, ld, i, hs, att + (b * T + i) * C + h * hs);
     __syncthreads();  // s and qi are rewritten for the next row
   }
 }
 
-// Block row as in the forward: dp_j = datt_i . v_j, the score gradients (dprobs row, zeros past
-// i), then dq_i = sum_j ds_j k_j. Shared: ds (T), gi (hs), red.
+// Block row as in the forward: dp_j = datt_i . v_j (times its dropout factor with `dropout`), the
+// score gradients (dprobs row, zeros past i), then dq_i = sum_j ds_j k_j. Shared: ds (T), gi
+// (hs), red.
 __global__ void backward_rows_kernel(const float* qkv, const float* probs, const float* datt, int64_t B, int64_t T,
-                                     int64_t H, int64_t hs, float scale, float* dprobs, float* dqkv) {
+                                     int64_t H, int64_t hs, float scale, bool dropout, DropoutRule r, float* dprobs,
+                                     float* dqkv) {
   extern __shared__ float smem[];
   float *ds = smem, *gi = ds + T, *red = gi + hs;
   const int64_t C = H * hs, ld = 3 * C;
@@ -111,6 +135,10 @@ __global__ void backward_rows_kernel(const float* qkv, const float* probs, const
     __syncthreads();
     dots_up_to(gi, k + C, ld, i, hs, ds);
     __syncthreads();
+    if (dropout) {
+      drop_elements(r, row * T, i + 1, ds);
+      __syncthreads();
+    }
     float pdp = 0.0f;
     for (int64_t j = threadIdx.x; j <= i; j += blockDim.x) pdp += p[j] * ds[j];
     pdp = block_reduce<false>(pdp, red);
@@ -125,17 +153,18 @@ __global__ void backward_rows_kernel(const float* qkv, const float* probs, const
 }
 
 // Block row = (b*H + h)*T + j for key j: dk_j = sum over i >= j of ds_ij q_i and dv_j = sum of
-// p_ij datt_i, i in order, a thread per column. Shared: column j of dprobs and of probs (T each).
-__global__ void backward_keys_kernel(const float* qkv, const float* probs, const float* dprobs, const float* datt,
+// the dropped weights d_ij datt_i, i in order, a thread per column. Shared: column j of dprobs and
+// of dropped (T each).
+__global__ void backward_keys_kernel(const float* qkv, const float* dropped, const float* dprobs, const float* datt,
                                      int64_t B, int64_t T, int64_t H, int64_t hs, float* dqkv) {
   extern __shared__ float smem[];
-  float *dsc = smem, *pc = smem + T;
+  float *dsc = smem, *dc = smem + T;
   const int64_t C = H * hs, ld = 3 * C;
   for (int64_t row = blockIdx.x; row < B * H * T; row += gridDim.x) {
     const int64_t j = row % T, bh = row / T, b = bh / H, h = bh % H;
     for (int64_t i = j + threadIdx.x; i < T; i += blockDim.x) {
       dsc[i] = dprobs[(bh * T + i) * T + j];
-      pc[i] = probs[(bh * T + i) * T + j];
+      dc[i] = dropped[(bh * T + i) * T + j];
     }
     __syncthreads();
     const float* q = qkv + b * T * ld + h * hs;  // query i at q + i * ld
@@ -145,7 +174,7 @@ __global__ void backward_keys_kernel(const float* qkv, const float* probs, const
       float ak = 0.0f, av = 0.0f;
       for (int64_t i = j; i < T; ++i) {
         ak += dsc[i] * q[i * ld + d];
-        av += pc[i] * g[i * C + d];
+        av += dc[i] * g[i * C + d];
       }
       dk[d] = ak;
       dk[C + d] = av;
@@ -167,27 +196,33 @@ void check_fits(int64_t T, int64_t hs) {
 
 int blocks_for(int64_t rows) { return int(std::min<int64_t>(rows, int64_t(1) << 30)); }
 
+// The kernels' (dropout, rule) arguments for rule, or for no dropout when it is null.
+DropoutRule rule_or_none(const DropoutRule* rule) { return rule ? *rule : DropoutRule{}; }
+
 }  // namespace
 
-void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Tensor& probs, Tensor& att) {
+void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, const DropoutRule* rule, Tensor& probs,
+                       Tensor& dropped, Tensor& att) {
   const int64_t hs = qkv.dim(1) / 3 / H, rows = B * H * T;
   check_fits(T, hs);
   if (rows == 0) return;
   forward_kernel<<<blocks_for(rows), kThreads, row_shared(T, hs)>>>(qkv.data(), B, T, H, hs, 1.0f / std::sqrt(float(hs)),
-                                                         probs.data(), att.data());
+                                                                    rule != nullptr, rule_or_none(rule), probs.data(),
+                                                                    dropped.data(), att.data());
   PEER_CUDA_CHECK_LAUNCH();
 }
 
-void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& datt, int64_t B, int64_t T, int64_t H,
-                        Tensor& dprobs, Tensor& dqkv) {
+void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const Tensor& datt, int64_t B,
+                        int64_t T, int64_t H, const DropoutRule* rule, Tensor& dprobs, Tensor& dqkv) {
   const int64_t hs = qkv.dim(1) / 3 / H, rows = B * H * T;
   check_fits(T, hs);
   if (rows == 0) return;
-  backward_rows_kernel<<<blocks_for(rows), kThreads, row_shared(T, hs)>>>(qkv.data(), probs.data(), datt.data(), B, T, H, hs,
-                                                               1.0f / std::sqrt(float(hs)), dprobs.data(), dqkv.data());
+  backward_rows_kernel<<<blocks_for(rows), kThreads, row_shared(T, hs)>>>(
+      qkv.data(), probs.data(), datt.data(), B, T, H, hs, 1.0f / std::sqrt(float(hs)), rule != nullptr,
+      rule_or_none(rule), dprobs.data(), dqkv.data());
   PEER_CUDA_CHECK_LAUNCH();
-  backward_keys_kernel<<<blocks_for(rows), kThreads, key_shared(T)>>>(qkv.data(), probs.data(), dprobs.data(),
-                                                                              datt.data(), B, T, H, hs, dqkv.data());
+  backward_keys_kernel<<<blocks_for(rows), kThreads, key_shared(T)>>>(qkv.data(), dropped.data(), dprobs.data(),
+                                                                      datt.data(), B, T, H, hs, dqkv.data());
   PEER_CUDA_CHECK_LAUNCH();
 }
 

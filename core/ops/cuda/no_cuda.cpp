@@ -53,10 +53,11 @@ void broadcast_rows(const Tensor&, Tensor&) { no_cuda_implementation("[linear]")
 void add(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[add]"); }
 void embedding_forward(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[embedding]"); }
 void embedding_backward(const Tensor&, const Tensor&, Tensor&) { no_cuda_implementation("[embedding]"); }
-void attention_forward(const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {
+void attention_forward(const Tensor&, int64_t, int64_t, int64_t, const DropoutRule*, Tensor&, Tensor&, Tensor&) {
   no_cuda_implementation("[attention]");
 }
-void attention_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor&) {
+void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t,
+                        const DropoutRule*, Tensor&, Tensor&) {
   no_cuda_implementation("[attention]");
 }
 
