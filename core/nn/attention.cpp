@@ -12,9 +12,6 @@ CausalSelfAttention::CausalSelfAttention(const std::string& name, int64_t n_embd
       proj(name + ".proj", n_embd, n_embd, true),
       C_(n_embd),
       H_(n_head),
-      dropout_(dropout),
-      seed_(seed),
-      stream_(stream),
       attn_drop_(dropout, seed, stream),
       resid_drop_(dropout, seed, stream + 1) {
   if (n_head < 1 || n_embd % n_head != 0)
@@ -31,9 +28,8 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
   B_ = B;
   T_ = T;
   qkv_out_ = &qkv.forward(x);
-  attn_rule_.reset();
-  if (train && dropout_ > 0.0f) attn_rule_ = dropout_rule(dropout_, seed_, stream_, step);
-  attention_forward(*qkv_out_, B, T, H_, attn_drop_, attn_rule_ ? &*attn_rule_ : nullptr, probs_, dropped_, att_);
+  attn_drop_.start(train, step);
+  attention_forward(*qkv_out_, B, T, H_, attn_drop_, attn_drop_.rule(), probs_, dropped_, att_);
   resid_drop_.forward(proj.forward(att_), y_, train, step);
   return y_;
 }
@@ -41,7 +37,7 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
 const Tensor& CausalSelfAttention::backward(const Tensor& dy) {
   resid_drop_.backward(dy, dtmp_);
   const Tensor& datt = proj.backward(dtmp_);
-  attention_backward(*qkv_out_, probs_, dropped_, datt, B_, T_, H_, attn_drop_, attn_rule_ ? &*attn_rule_ : nullptr,
+  attention_backward(*qkv_out_, probs_, dropped_, datt, B_, T_, H_, attn_drop_, attn_drop_.rule(),
                      dprobs_, dqkv_);
   return qkv.backward(dqkv_);
 }

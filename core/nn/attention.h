@@ -4,7 +4,6 @@
 // masks as on the CPU.
 #pragma once
 
-#include <optional>
 
 #include "core/module.h"
 #include "core/nn/dropout.h"
@@ -26,10 +25,7 @@ class CausalSelfAttention : public Module {
 
  private:
   int64_t C_, H_, B_ = 0, T_ = 0;
-  float dropout_;
-  uint64_t seed_, stream_;  // attn_drop_'s, for attn_rule_
   Dropout attn_drop_, resid_drop_;
-  std::optional<DropoutRule> attn_rule_;  // attn_drop_'s mask at the last forward; none if it dropped nothing
   const Tensor* qkv_out_ = nullptr;  // (B*T, 3C), owned by qkv
   Tensor probs_;     // (B, H, T, T) softmax weights (upper triangle zero)
   Tensor dropped_;   // (B, H, T, T) weights after dropout

@@ -29,9 +29,13 @@ class Dropout {
   void apply(const float* x, float* y, int64_t first, int64_t count);
   void apply_backward(const float* dy, float* dx, int64_t first, int64_t count) const;
 
- private:
-  // Sets active_ and rule_ for a forward at `step`.
+  // Sets the mask rule for a forward at `step` (forward and begin call it). A layer whose own
+  // kernels draw the mask (attention on CUDA) calls it and passes rule() on: the rule of the
+  // last start, null when it drops nothing (evaluation, or p = 0).
   void start(bool train, uint64_t step);
+  const DropoutRule* rule() const { return active_ ? &rule_ : nullptr; }
+
+ private:
 
   float p_;
   uint64_t seed_, stream_;

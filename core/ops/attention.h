@@ -11,11 +11,10 @@
 
 namespace peer {
 
-// The weights' dropout comes twice, as drop and as rule, which must agree: rule is
-// dropout_rule(p, seed, stream, step) of drop's own p, seed and stream at this step, or null when
-// nothing is dropped (evaluation, or p = 0). The CPU applies drop and keeps the mask there for
-// backward; the CUDA kernels draw the same mask from rule (core/ops/dropout_math.h), so both
-// devices drop the same weights.
+// The weights' dropout: rule is drop.rule() after drop.start(train, step), null when nothing is
+// dropped (evaluation, or p = 0). The CPU applies drop and keeps the mask there for backward;
+// the CUDA kernels draw the same mask from rule (core/ops/dropout_math.h), so both devices drop
+// the same weights.
 
 // qkv (B*T, 3C) -> probs (B, H, T, T) softmax weights (zero above the diagonal), dropped
 // (B, H, T, T) the weights after dropout (probs when rule is null), att (B*T, C) heads side by side.
