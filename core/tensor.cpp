@@ -97,6 +97,12 @@ void Tensor::copy_from(const Tensor& src) {
 
 Tensor Tensor::to(Device d) const {
   if (d == device_) return *this;
+  if (!storage_) {  // a default-constructed tensor stays empty (shape {} would mean one element)
+    Tensor t;
+    t.device_ = d;
+    t.dtype_ = dtype_;
+    return t;
+  }
   Tensor t(shape_, d, dtype_);
   if (numel_) cuda::copy(t.storage_.get(), storage_.get(), nbytes());
   return t;

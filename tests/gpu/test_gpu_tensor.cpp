@@ -27,6 +27,7 @@ TEST_CASE("gpu tensor: to(CUDA) and back, clone, copy_from, zero and fill are ex
   d.zero();
   back = d.to(Device::CPU);
   for (int64_t i = 0; i < h.numel(); ++i) CHECK(back[i] == 0.0f);
+  CHECK(Tensor().to(Device::CUDA).empty());  // no storage moves as no storage
   Tensor idx({4}, Device::CPU, DType::I32);
   idx.data_i32()[3] = -7;
   CHECK(idx.to(Device::CUDA).to(Device::CPU).data_i32()[3] == -7);
