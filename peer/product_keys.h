@@ -9,7 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include "core/tensor.h"
 
 namespace peer {
 
@@ -33,5 +36,21 @@ void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& k
 // Sub-scores s1 = q1 C1^T (rows, n1) and s2 = q2 C2^T (rows, n2) for `rows` queries: the one
 // kernel both paths use.
 void sub_scores(const float* q, int64_t rows, int64_t ldq, const KeyTables& keys, float* s1, float* s2);
+
+namespace cuda {
+// The same retrieval on the GPU (peer/cuda/product_keys.cu): q (Q, 2*half) F32 on CUDA, keys on
+// device pointers; index (Q, k) I32 and score (Q, k) F32 are resized onto CUDA. k <= min(N, 64).
+// Sub-scores come from cuBLAS, so the sums differ from the CPU's in the last bits; the exactness
+// statement is per backend: for the same q, product_key_topk returns exactly what
+// brute_force_topk returns (indices and score bits), the top k of the sums of these sub-scores.
+void product_key_topk(const Tensor& q, const KeyTables& keys, int64_t k, Tensor& index, Tensor& score);
+void brute_force_topk(const Tensor& q, const KeyTables& keys, int64_t k, Tensor& index, Tensor& score);
+
+// For `peer bench retrieval`: milliseconds the device spends on the work fn() launches (CUDA
+// events around it on the tensors' stream; waits for it), and the theoretical peak memory
+// bandwidth of device 0 in bytes/s (2 * memory clock * bus width, as the device reports them).
+double device_ms(const std::function<void()>& fn);
+double peak_bandwidth();
+}  // namespace cuda
 
 }  // namespace peer
