@@ -73,8 +73,6 @@ step cpu_tests 600 ctest --test-dir build-gpu -LE gpu -j "$(nproc)" --timeout 60
 if [ -f "$ref/makemoe_ref.py" ]; then
   step ref_makemoe_dense 120 python3 "$ref/makemoe_ref.py" --ffn dense --steps 30 --device cuda
   step ref_makemoe_moe 120 python3 "$ref/makemoe_ref.py" --ffn moe --steps 30 --device cuda
-  step ref_peer_retrieval 120 python3 "$ref/peer_ref.py" --retrieval-only --experts 1048576 --tokens 32768 \
-    --heads 8 --topk 16 --d_key 128 --device cuda
 else
   echo "| PyTorch references | skipped: $ref not found | 0 | - |" >> "$summary"
 fi
@@ -110,6 +108,14 @@ if [ -f "$ref/makemoe_ref.py" ]; then
   step ref_large_dense 300 python3 "$ref/makemoe_ref.py" --ffn dense --n_embd 512 --block 256 --batch 32 --steps 30 \
     --device cuda
 fi
+# Product-key retrieval on the GPU at the issue's shapes (N = 2^20, 8 heads, top-16, d_key 128),
+# checked against the GPU brute force on its first rows.
+for q in 4096 32768; do  # tokens: x 8 heads = 32,768 and 262,144 query rows
+  step "bench_retrieval_$q" 300 build-gpu/peer bench retrieval --device cuda --experts 1048576 --heads 8 --topk 16 \
+    --key-dim 128 --queries "$q" --check
+  [ -f "$ref/peer_ref.py" ] && step "ref_retrieval_$q" 300 python3 "$ref/peer_ref.py" --retrieval-only \
+    --experts 1048576 --tokens "$q" --heads 8 --topk 16 --d_key 128 --device cuda
+done
 for run in bench_dense bench_large; do
   [ -f "$out/$run/summary.json" ] && python3 -c "import json,sys; s=json.load(open(sys.argv[1])); \
 print(f'| {sys.argv[2]} tokens/s | {s[\"tokens_per_s\"]:.0f} (peak GPU memory {s.get(\"peak_device_mb\", 0):.0f} MB) | - | - |')" \
