@@ -107,7 +107,7 @@ TEST_CASE("accounting: PEER (4x4 experts, 2 heads, top-3, d_key 4) by hand") {
   CHECK(a.ffn_flops == 2 * 192);
   CHECK(a.forward_flops() == 2 * (592 + 394) + 160);  // 2132
   REQUIRE(a.granularity);
-  CHECK(*a.granularity == 16.0);  // d_ff / 1
+  CHECK(*a.granularity == 6.0);  // heads 2 x top-3 single-neuron experts active per token
   check_matches_model(c, a);
 }
 
@@ -153,5 +153,6 @@ TEST_CASE("accounting: shipped granularity sweeps match active parameters") {
       CHECK(v.config.peer.num_experts == 1024 * 1024);
       CHECK(v.config.peer.heads == 8);
       CHECK(v.config.peer.top_k == 16);
+      CHECK(account(v.config, 85).granularity == 128.0);  // 8 heads x top-16, not d_ff (2048)
     }
 }

@@ -99,7 +99,8 @@ Accounting account(const Config& c, int64_t vocab_size) {
   a.total_params = params;
   a.active_params = active;
   if (c.model.ffn == "moe") a.granularity = double(c.d_ff()) / double(c.d_expert());
-  if (c.model.ffn == "peer") a.granularity = double(c.d_ff());
+  // PEER: h heads x top-k experts active per token, each one neuron: G = h * k (the PEER paper).
+  if (c.model.ffn == "peer") a.granularity = double(c.peer.heads * c.peer.top_k);
   return a;
 }
 

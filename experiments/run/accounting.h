@@ -41,7 +41,7 @@ struct Accounting {
   double ffn_flops = 0;        // dense FFN, expert MLPs, PEER experts
   double routing_flops = 0;    // MoE routers; PEER query nets, sub-scores, candidate sums
   double head_flops = 0;       // lm head
-  std::optional<double> granularity;  // G = d_ff / d_expert (PEER: d_expert = 1); none for dense
+  std::optional<double> granularity;  // G = d_ff / d_expert (PEER: heads * top_k); none for dense
 
   double forward_flops() const { return attention_flops + ffn_flops + routing_flops + head_flops; }
   double train_flops() const { return 3.0 * forward_flops(); }

@@ -72,7 +72,7 @@ std::vector<std::string> write_sweep_plots(const std::vector<SweepRow>& rows, co
     write_file_atomic((fs::path(out_dir) / "plots" / "granularity.dat").string(), "# G final_val_loss variant\n" + gdat.str());
     pngs.push_back("final_val_loss_vs_granularity.png");
     gp << "set output '" << pngs.back() << "'\nset title 'Final validation loss vs granularity'\n"
-       << "set xlabel 'granularity G = d_ff / d_expert (log scale; PEER: d_expert = 1)'\n"
+       << "set xlabel 'granularity G = d_ff / d_expert (log scale; PEER: heads x top-k)'\n"
        << "set ylabel 'final validation loss (nats/token)'\nset logscale x 2\nset format x '%g'\n"
        << "set offsets graph 0.15, graph 0.15, graph 0.2, graph 0.2\n"
        << "plot 'plots/granularity.dat' using 1:2 with points pointtype 7 pointsize 1.8 title 'MoE / PEER', \\\n"
