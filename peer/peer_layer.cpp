@@ -34,8 +34,13 @@ float default_key_init_std(int64_t d_key) { return 1.0f / std::sqrt(float(d_key 
 float default_expert_init_std(int64_t d) { return 1.0f / std::sqrt(float(d)); }
 
 PeerLayer::PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool,
-                     InitScheme init, uint64_t seed)
-    : query(name + ".query", d, o.heads * o.d_key, false), name_(name), d_(d), opt_(o), seed_(seed) {
+                     InitScheme init, uint64_t seed, uint64_t stream)
+    : query(name + ".query", d, o.heads * o.d_key, false),
+      name_(name),
+      d_(d),
+      opt_(o),
+      seed_(seed),
+      drop_(o.dropout, seed, stream) {
   if (o.heads < 1 || o.d_key < 2 || o.d_key % 2 != 0 || o.top_k < 1)
     throw std::invalid_argument("[peer] needs heads >= 1, an even d_key and top_k >= 1");
   if (opt_.key_init_std <= 0.0f) opt_.key_init_std = default_key_init_std(o.d_key);
@@ -69,6 +74,7 @@ const Tensor& PeerLayer::forward(const Tensor& x, bool train, uint64_t step) {
   retrieve(*q_);
   experts_forward(x);
   if (!train) accumulate_usage();
+  drop_.forward(y_, y_, train, step);
   return y_;
 }
 
@@ -137,8 +143,10 @@ void PeerLayer::experts_forward(const Tensor& x) {
   }
 }
 
-const Tensor& PeerLayer::backward(const Tensor& dy) {
-  require_cpu(dy, "[peer.layer backward]");
+const Tensor& PeerLayer::backward(const Tensor& dy_out) {
+  require_cpu(dy_out, "[peer.layer backward]");
+  drop_.backward(dy_out, dy_);
+  const Tensor& dy = dy_;
   const Tensor& x = *x_;
   const int64_t T = x.dim(0), k = opt_.top_k, per_token = opt_.heads * k;
   dx_.resize({T, d_});

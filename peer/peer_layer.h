@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/nn/batchnorm.h"
+#include "core/nn/dropout.h"
 #include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
 #include "core/ops/activation.h"
@@ -26,6 +27,7 @@ struct PeerOptions {
   bool query_batchnorm = true;
   float key_init_std = 0.0f;     // 0 = default_key_init_std(d_key)
   float expert_init_std = 0.0f;  // 0 = default_expert_init_std(d)
+  float dropout = 0.0f;          // on the layer's output, like the dense and MoE FFN slots
 };
 
 // The init scales 0 stands for: (d_key/2)^-0.5 for the product keys, d^-0.5 for the experts.
@@ -34,8 +36,9 @@ float default_expert_init_std(int64_t d);
 
 class PeerLayer : public FfnSlot {
  public:
+  // stream: the Philox stream of the output dropout (used when o.dropout > 0).
   PeerLayer(const std::string& name, int64_t d, const PeerOptions& o, PoolShape first_pool, InitScheme init,
-            uint64_t seed);
+            uint64_t seed, uint64_t stream = 0);
   const Tensor& forward(const Tensor& x, bool train, uint64_t step) override;
   const Tensor& backward(const Tensor& dy) override;
   void collect_parameters(std::vector<Parameter*>& out) override;
@@ -76,7 +79,8 @@ class PeerLayer : public FfnSlot {
   std::vector<float> dscore_;     // (T*h*k)
   std::vector<float> coef_u_, coef_v_;  // (T*h*k) scatter coefficients for dU, dV
   std::vector<RowContribution> contrib_a_, contrib_b_;  // scatter lists, reused across steps
-  Tensor y_, dx_, dq_;
+  Dropout drop_;
+  Tensor y_, dy_, dx_, dq_;  // dy_: the gradient through the output dropout
   std::vector<int64_t> usage_;    // (num_experts) retrievals counted in eval forwards
 };
 

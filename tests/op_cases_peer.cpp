@@ -24,6 +24,7 @@ namespace {
 struct PeerShape {
   int64_t d, heads, top_k, d_key;
   std::vector<PoolShape> pools;
+  float dropout = 0.0f;  // on the output; the mask is fixed by (seed, stream, step)
 };
 
 PeerOptions peer_options(const PeerShape& s, Activation act, bool bn) {
@@ -33,6 +34,7 @@ PeerOptions peer_options(const PeerShape& s, Activation act, bool bn) {
   o.d_key = s.d_key;
   o.activation = act;
   o.query_batchnorm = bn;
+  o.dropout = s.dropout;
   return o;
 }
 
@@ -40,7 +42,7 @@ PeerOptions peer_options(const PeerShape& s, Activation act, bool bn) {
 class PeerOp : public GradOp {
  public:
   PeerOp(PeerShape s, Activation act, bool bn, int64_t T, uint64_t seed)
-      : L("peer", s.d, peer_options(s, act, bn), s.pools[0], InitScheme::Kaiming, seed),
+      : L("peer", s.d, peer_options(s, act, bn), s.pools[0], InitScheme::Kaiming, seed, kStreamLayer),
         act(act),
         x(random_tensor({T, s.d}, seed, 1)),
         w(random_tensor({T, s.d}, seed, 2)) {
@@ -199,7 +201,8 @@ Case peer_layer(const PeerShape& s, Activation act, bool bn, int64_t T, std::vec
   std::string pools;
   for (const PoolShape& p : s.pools) pools += cat(pools.empty() ? "" : "+", p.n1, "x", p.n2);
   return grad_row<PeerOp>(cat("peer.layer T=", T, " d=", s.d, " heads=", s.heads, " k=", s.top_k, " d_key=", s.d_key,
-                              " pools=", pools, " ", activation_name(act), bn ? " batchnorm" : ""),
+                              " pools=", pools, " ", activation_name(act), bn ? " batchnorm" : "",
+                              s.dropout > 0.0f ? cat(" dropout=", s.dropout) : ""),
                           seeds, tol, T, s, act, bn, T);
 }
 
@@ -217,9 +220,11 @@ Case sparse_adamw(int64_t rows, int64_t width, int64_t touched, int64_t steps, s
 }  // namespace
 
 std::vector<Case> peer_cases() {
-  const PeerShape one = {6, 2, 3, 4, {{8, 8}}}, two = {6, 2, 3, 4, {{8, 8}, {5, 3}}};
+  const PeerShape one = {6, 2, 3, 4, {{8, 8}}}, two = {6, 2, 3, 4, {{8, 8}, {5, 3}}},
+                  dropped = {6, 2, 3, 4, {{8, 8}}, 0.2f};
   return {
       peer_layer(one, Activation::GELU, true, 10, {51}, kPeer),
+      peer_layer(dropped, Activation::GELU, true, 10, {51}, kPeer),
       peer_layer(one, Activation::ReLU, true, 10, {51}, kPeer),
       // Without BatchNorm the queries' scale follows x; seed 52 put 20 of 48 query weights within
       // a step of a retrieval flip, these seeds none.

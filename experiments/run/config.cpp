@@ -109,7 +109,7 @@ const std::vector<Field>& schema() {
       field("model.n_head", &C::model, &ModelConfig::n_head, "attention heads; must divide n_embd"),
       field("model.n_layer", &C::model, &ModelConfig::n_layer, "transformer blocks"),
       field("model.block_size", &C::model, &ModelConfig::block_size, "context length in tokens (bytes)"),
-      field("model.dropout", &C::model, &ModelConfig::dropout, "dropout probability, in [0, 1)"),
+      field("model.dropout", &C::model, &ModelConfig::dropout, "dropout probability, in [0, 1): attention weights, attention output and every FFN slot's output (dense, MoE, PEER)"),
       field("model.ffn", &C::model, &ModelConfig::ffn, "FFN of the expert blocks: dense, moe or peer"),
       field("model.ffn_every", &C::model, &ModelConfig::ffn_every,
             "every n-th block (n-1, 2n-1, ...) holds the expert FFN, the others a dense one"),

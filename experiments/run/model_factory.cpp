@@ -32,6 +32,7 @@ PeerOptions peer_options(const Config& c) {
   o.query_batchnorm = c.peer.query_batchnorm;
   o.key_init_std = float(c.peer.key_init_std);
   o.expert_init_std = float(c.peer.expert_init_std);
+  o.dropout = float(c.model.dropout);
   return o;
 }
 
@@ -53,7 +54,7 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
       return std::make_unique<SparseMoE>(name, s.n_embd, moe_options(c), s.init, s.seed, stream);
     if (c.is_expert_block(layer) && c.model.ffn == "peer") {
       auto [n1, n2] = c.peer_sides();
-      return std::make_unique<PeerLayer>(name, s.n_embd, peer_options(c), PoolShape{n1, n2}, s.init, s.seed);
+      return std::make_unique<PeerLayer>(name, s.n_embd, peer_options(c), PoolShape{n1, n2}, s.init, s.seed, stream);
     }
     return std::make_unique<DenseFFN>(name, s.n_embd, c.d_ff(), act, s.dropout, s.init, s.seed, stream);
   };
