@@ -44,10 +44,9 @@ TEST_CASE("attention op on the CPU: weights and score gradients are the PEER_HD 
     for (int64_t c = 0; c < C; ++c)
       if (c % hs != 0 || qkv[r * ld + 2 * C + c] == 0.0f) qkv[r * ld + 2 * C + c] = 0.0f;
       else qkv[r * ld + 2 * C + c] = qkv[r * ld + 2 * C + c] > 0.0f ? 1.0f : -2.0f;
-  Dropout none(0.0f, 61, kStreamLayer);
-  Tensor probs, dropped, att, dprobs, dqkv;
-  attention_forward(qkv, B, T, H, none, nullptr, probs, dropped, att);
-  attention_backward(qkv, probs, dropped, datt, B, T, H, none, nullptr, dprobs, dqkv);
+  Tensor mask, probs, dropped, att, dprobs, dqkv;
+  attention_forward(qkv, B, T, H, nullptr, mask, probs, dropped, att);
+  attention_backward(qkv, probs, dropped, nullptr, mask, datt, B, T, H, dprobs, dqkv);
   const float scale = 1.0f / std::sqrt(float(hs));
   auto dot = [&](const float* a, const float* b) {
     float s = 0.0f;
@@ -89,11 +88,10 @@ TEST_CASE("attention op on the CPU: the dropped weights and their gradients foll
   const float p = 0.1f;
   const uint64_t step = 5;
   Tensor qkv = random_tensor({B * T, ld}, 64, 1), datt = random_tensor({B * T, C}, 64, 2);
-  Dropout drop(p, 64, kStreamLayer + 1);
   const DropoutRule rule = dropout_rule(p, 64, kStreamLayer + 1, step);
-  Tensor probs, dropped, att, dprobs, dqkv;
-  attention_forward(qkv, B, T, H, drop, &rule, probs, dropped, att);
-  attention_backward(qkv, probs, dropped, datt, B, T, H, drop, &rule, dprobs, dqkv);
+  Tensor mask, probs, dropped, att, dprobs, dqkv;
+  attention_forward(qkv, B, T, H, &rule, mask, probs, dropped, att);
+  attention_backward(qkv, probs, dropped, &rule, mask, datt, B, T, H, dprobs, dqkv);
   auto factor = [&](int64_t e) { return dropout_factor(rule, dropout_draw(dropout_block(rule, e / 8), e)); };
   int64_t wrong = 0, zeros = 0;
   for (int64_t e = 0; e < probs.numel(); ++e) {

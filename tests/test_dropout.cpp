@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/nn/dropout.h"
+#include "core/ops/dropout.h"
 #include "core/rng.h"
 
 using namespace peer;
@@ -61,7 +62,7 @@ TEST_CASE("Dropout: the mask is the documented Philox rule, and parts in any spl
   const float p = 0.3f;
   const int64_t n = 1000;
   const uint64_t step = 5;
-  Dropout whole(p, 9, kStreamLayer + 3), parts(p, 9, kStreamLayer + 3);
+  Dropout whole(p, 9, kStreamLayer + 3);
   Tensor x({n}), y;
   std::vector<float> y_parts(n, -1.0f);
   for (int64_t i = 0; i < n; ++i) x[i] = 1.0f + float(i % 7);
@@ -74,16 +75,21 @@ TEST_CASE("Dropout: the mask is the documented Philox rule, and parts in any spl
     wrong += y[i] != (keep ? x[i] * (1.0f / (1.0f - p)) : 0.0f);
   }
   CHECK(wrong == 0);
-  // Ragged parts (not multiples of 8), applied out of order.
-  parts.begin(n, true, step);
+  // Ragged parts (not multiples of 8), applied out of order with the range functions an op uses
+  // inside its own loops (attention), under the layer's rule.
+  whole.start(true, step);
+  const DropoutRule& rule = *whole.rule();
+  std::vector<float> mask(n);
   const std::vector<std::pair<int64_t, int64_t>> ranges = {{503, 497}, {0, 3}, {3, 13}, {16, 487}};
-  for (auto [first, count] : ranges) parts.apply(x.data() + first, y_parts.data() + first, first, count);
+  for (auto [first, count] : ranges)
+    dropout_forward_range(x.data() + first, y_parts.data() + first, mask.data() + first, first, count, rule);
   CHECK(y_parts == values(y));
   Tensor dy({n}), dx_whole;
   dy.fill(1.0f);
   std::vector<float> dx_parts(n);
   whole.backward(dy, dx_whole);
-  for (auto [first, count] : ranges) parts.apply_backward(dy.data() + first, dx_parts.data() + first, first, count);
+  for (auto [first, count] : ranges)
+    dropout_backward_range(dy.data() + first, mask.data() + first, dx_parts.data() + first, count);
   CHECK(dx_parts == values(dx_whole));
 }
 

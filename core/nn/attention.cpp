@@ -29,7 +29,7 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
   T_ = T;
   qkv_out_ = &qkv.forward(x);
   attn_drop_.start(train, step);
-  attention_forward(*qkv_out_, B, T, H_, attn_drop_, attn_drop_.rule(), probs_, dropped_, att_);
+  attention_forward(*qkv_out_, B, T, H_, attn_drop_.rule(), attn_mask_, probs_, dropped_, att_);
   resid_drop_.forward(proj.forward(att_), y_, train, step);
   return y_;
 }
@@ -37,8 +37,7 @@ const Tensor& CausalSelfAttention::forward(const Tensor& x, int64_t B, int64_t T
 const Tensor& CausalSelfAttention::backward(const Tensor& dy) {
   resid_drop_.backward(dy, dtmp_);
   const Tensor& datt = proj.backward(dtmp_);
-  attention_backward(*qkv_out_, probs_, dropped_, datt, B_, T_, H_, attn_drop_, attn_drop_.rule(),
-                     dprobs_, dqkv_);
+  attention_backward(*qkv_out_, probs_, dropped_, attn_drop_.rule(), attn_mask_, datt, B_, T_, H_, dprobs_, dqkv_);
   return qkv.backward(dqkv_);
 }
 

@@ -29,6 +29,7 @@ class CausalSelfAttention : public Module {
   const Tensor* qkv_out_ = nullptr;  // (B*T, 3C), owned by qkv
   Tensor probs_;     // (B, H, T, T) softmax weights (upper triangle zero)
   Tensor dropped_;   // (B, H, T, T) weights after dropout
+  Tensor attn_mask_;  // (B, H, T, T) their dropout factors (CPU)
   Tensor att_;       // (B*T, C) concatenated head outputs
   Tensor y_;         // (B*T, C) after the output dropout (CPU; on CUDA the output is proj's)
   Tensor dtmp_;      // (B*T, C) gradient after the output dropout (CPU)

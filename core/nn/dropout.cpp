@@ -1,7 +1,5 @@
 #include "core/nn/dropout.h"
 
-#include <algorithm>
-
 #include "core/ops/dropout.h"
 
 namespace peer {
@@ -20,27 +18,6 @@ void Dropout::forward(const Tensor& x, Tensor& y, bool train, uint64_t step) {
 void Dropout::backward(const Tensor& dy, Tensor& dx) const {
   if (active_) dropout_backward(dy, mask_, dx);
   else if (&dx != &dy) dx.copy_from(dy);
-}
-
-void Dropout::begin(int64_t n, bool train, uint64_t step) {
-  start(train, step);
-  if (active_) mask_.resize({n}, Device::CPU);
-}
-
-void Dropout::apply(const float* x, float* y, int64_t first, int64_t count) {
-  if (!active_) {
-    if (y != x) std::copy(x, x + count, y);
-    return;
-  }
-  dropout_forward_range(x, y, mask_.data() + first, first, count, rule_);
-}
-
-void Dropout::apply_backward(const float* dy, float* dx, int64_t first, int64_t count) const {
-  if (!active_) {
-    if (dx != dy) std::copy(dy, dy + count, dx);
-    return;
-  }
-  dropout_backward_range(dy, mask_.data() + first, dx, count);
 }
 
 }  // namespace peer

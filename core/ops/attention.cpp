@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/ops/attention_math.h"
+#include "core/ops/dropout.h"
 #include "core/simd.h"
 
 namespace peer {
@@ -64,7 +65,7 @@ void transpose_padded(const float* x, int64_t ld, int64_t T, int64_t hs, std::ve
 
 // Head h of sequence b: q row i at qkv[b*T+i, h*hs], k at column offset +C, v at +2C. One
 // parallel pass over (b, h): scores, softmax, dropout of the weights, then the weighted sum of v.
-void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropout& drop, const DropoutRule* rule,
+void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, const DropoutRule* rule, Tensor& mask,
                        Tensor& probs, Tensor& dropped, Tensor& att) {
   const int64_t C = qkv.dim(1) / 3, hs = C / H, ld = 3 * C, Tp = round8(T);
   probs.resize({B, H, T, T}, qkv.device());
@@ -73,7 +74,7 @@ void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropo
   if (qkv.device() == Device::CUDA) return cuda::attention_forward(qkv, B, T, H, rule, probs, dropped, att);
   const float scale = 1.0f / std::sqrt(float(hs));
   const float* base = qkv.data();
-  drop.begin(probs.numel(), rule != nullptr, rule ? rule->step : 0);
+  if (rule) mask.resize({B, H, T, T}, Device::CPU);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     static thread_local std::vector<float> kt, S;
@@ -98,7 +99,8 @@ void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropo
       }
     }
     float* D = dropped.data() + bh * T * T;
-    drop.apply(P, D, bh * T * T, T * T);
+    if (rule) dropout_forward_range(P, D, mask.data() + bh * T * T, bh * T * T, T * T, *rule);
+    else std::copy_n(P, T * T, D);
     for (int64_t i0 = 0; i0 < T; i0 += kGroup) {
       const int64_t rows = std::min(kGroup, T - i0);
       weighted_rows(D + i0 * T, T, 1, v, ld, i0 + rows, hs, att.data() + (b * T + i0) * C + h * hs, C, rows);
@@ -108,8 +110,8 @@ void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropo
 
 // One parallel pass over (b, h), writing that head's q, k and v gradient columns in full: rows
 // of the score gradient (with dq), then columns (dk and dv: key j gets the rows i >= j).
-void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const Tensor& datt, int64_t B,
-                        int64_t T, int64_t H, const Dropout& drop, const DropoutRule* rule, Tensor& dprobs,
+void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const DropoutRule* rule,
+                        const Tensor& mask, const Tensor& datt, int64_t B, int64_t T, int64_t H, Tensor& dprobs,
                         Tensor& dqkv) {
   const int64_t C = qkv.dim(1) / 3, hs = C / H, ld = 3 * C, Tp = round8(T);
   dqkv.resize({B * T, 3 * C}, qkv.device());
@@ -136,7 +138,7 @@ void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dr
         float* ds = dS + i * T;
         std::copy_n(S.data() + (i - i0) * Tp, i + 1, ds);  // gradient w.r.t. the dropped weights
         std::fill(ds + i + 1, ds + T, 0.0f);
-        drop.apply_backward(ds, ds, bh * T * T + i * T, i + 1);
+        if (rule) dropout_backward_range(ds, mask.data() + bh * T * T + i * T, ds, i + 1);
         const float* p = P + i * T;
         float pdp = 0.0f;
         for (int64_t j = 0; j <= i; ++j) pdp += p[j] * ds[j];

@@ -6,24 +6,23 @@
 // h*hs .. h*hs + hs - 1 of each third (hs = C / H). Outputs are resized onto qkv's device.
 #pragma once
 
-#include "core/nn/dropout.h"
+#include "core/ops/dropout_math.h"
 #include "core/tensor.h"
 
 namespace peer {
 
-// The weights' dropout: rule is drop.rule() after drop.start(train, step), null when nothing is
-// dropped (evaluation, or p = 0). The CPU applies drop and keeps the mask there for backward;
-// the CUDA kernels draw the same mask from rule (core/ops/dropout_math.h), so both devices drop
-// the same weights.
+// The weights' dropout: rule, null when nothing is dropped (evaluation, or p = 0). Both devices
+// draw the same mask from it (core/ops/dropout_math.h). The CPU keeps each weight's factor in
+// mask (B, H, T, T) for backward; the CUDA kernels leave mask alone and draw the factors again.
 
 // qkv (B*T, 3C) -> probs (B, H, T, T) softmax weights (zero above the diagonal), dropped
 // (B, H, T, T) the weights after dropout (probs when rule is null), att (B*T, C) heads side by side.
-void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, Dropout& drop, const DropoutRule* rule,
+void attention_forward(const Tensor& qkv, int64_t B, int64_t T, int64_t H, const DropoutRule* rule, Tensor& mask,
                        Tensor& probs, Tensor& dropped, Tensor& att);
 // datt (B*T, C) -> dqkv (B*T, 3C), overwritten; dprobs (B, H, T, T) receives the score
-// gradients. qkv, probs, dropped, drop and rule as at the forward.
-void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const Tensor& datt, int64_t B,
-                        int64_t T, int64_t H, const Dropout& drop, const DropoutRule* rule, Tensor& dprobs,
+// gradients. qkv, probs, dropped, rule and mask as at the forward.
+void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dropped, const DropoutRule* rule,
+                        const Tensor& mask, const Tensor& datt, int64_t B, int64_t T, int64_t H, Tensor& dprobs,
                         Tensor& dqkv);
 
 namespace cuda {

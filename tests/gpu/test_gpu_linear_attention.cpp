@@ -225,13 +225,12 @@ TEST_CASE("gpu attention: dropout 0.1 in training drops the CPU's weights, forwa
     // The op: probs, the dropped weights (zeros in the same places), outputs and gradients.
     Tensor qkv = random_tensor({s.B * s.T, 3 * s.C}, ++seed, 1), datt = random_tensor({s.B * s.T, s.C}, seed, 2);
     Tensor qkv_gpu = qkv.to(Device::CUDA), datt_gpu = datt.to(Device::CUDA);
-    Dropout drop(0.1f, seed, kStreamLayer), drop_gpu(0.1f, seed, kStreamLayer);
     const DropoutRule rule = dropout_rule(0.1f, seed, kStreamLayer, step);
-    Tensor probs, dropped, att, dprobs, dqkv, g_probs, g_dropped, g_att, g_dprobs, g_dqkv;
-    attention_forward(qkv, s.B, s.T, s.H, drop, &rule, probs, dropped, att);
-    attention_forward(qkv_gpu, s.B, s.T, s.H, drop_gpu, &rule, g_probs, g_dropped, g_att);
-    attention_backward(qkv, probs, dropped, datt, s.B, s.T, s.H, drop, &rule, dprobs, dqkv);
-    attention_backward(qkv_gpu, g_probs, g_dropped, datt_gpu, s.B, s.T, s.H, drop_gpu, &rule, g_dprobs, g_dqkv);
+    Tensor mask, probs, dropped, att, dprobs, dqkv, g_mask, g_probs, g_dropped, g_att, g_dprobs, g_dqkv;
+    attention_forward(qkv, s.B, s.T, s.H, &rule, mask, probs, dropped, att);
+    attention_forward(qkv_gpu, s.B, s.T, s.H, &rule, g_mask, g_probs, g_dropped, g_att);
+    attention_backward(qkv, probs, dropped, &rule, mask, datt, s.B, s.T, s.H, dprobs, dqkv);
+    attention_backward(qkv_gpu, g_probs, g_dropped, &rule, g_mask, datt_gpu, s.B, s.T, s.H, g_dprobs, g_dqkv);
     const Tensor d = g_dropped.to(Device::CPU);
     int64_t pattern = 0, zeros = 0;
     for (int64_t e = 0; e < d.numel(); ++e) {
