@@ -52,10 +52,13 @@ TEST_CASE("config keys: experiments/README.md holds the current reference", "[co
   CHECK(readme.substr(a + begin.size(), b - a - begin.size()) == format_config_keys(true));
 }
 
-TEST_CASE("config keys: experiments/README.md points nowhere outside the repository", "[config]") {
+TEST_CASE("config keys: the READMEs point nowhere outside the repository", "[config]") {
   // Users get the repository: a link up and out of it, or to the web, would be a dead end.
-  const std::string readme = read_readme(std::string(PEER_SOURCE_DIR) + "/experiments/README.md");
-  CHECK_THAT(readme, !Catch::Contains("../"));
-  CHECK_THAT(readme, !Catch::Contains("://"));
-  CHECK_THAT(readme, !Catch::Contains("DESIGN.md"));
+  for (const char* file : {"/README.md", "/experiments/README.md"}) {
+    INFO(file);
+    const std::string readme = read_readme(std::string(PEER_SOURCE_DIR) + file);
+    CHECK_THAT(readme, !Catch::Contains("../"));
+    CHECK_THAT(readme, !Catch::Contains("://"));
+    CHECK_THAT(readme, !Catch::Contains("DESIGN.md"));
+  }
 }
