@@ -95,6 +95,21 @@ void Tensor::copy_from(const Tensor& src) {
   else cuda::copy(storage_.get(), src.storage_.get(), nbytes());  // device to device
 }
 
+void Tensor::assign(const int32_t* host, std::vector<int64_t> shape, Device d) {
+  resize(std::move(shape), d, DType::I32);
+  if (!numel_) return;
+  if (d == Device::CPU) std::memcpy(storage_.get(), host, nbytes());
+  else cuda::copy(storage_.get(), host, nbytes());
+}
+
+double Tensor::item() const {
+  if (numel_ < 1) throw std::logic_error("[tensor] item() of an empty tensor");
+  const Tensor h = to(Device::CPU);
+  if (dtype_ == DType::F64) return h.data_f64()[0];
+  if (dtype_ == DType::I32) return h.data_i32()[0];
+  return h.data()[0];
+}
+
 Tensor Tensor::to(Device d) const {
   if (d == device_) return *this;
   if (!storage_) {  // a default-constructed tensor stays empty (shape {} would mean one element)

@@ -58,8 +58,13 @@ class Tensor {
   // dtype already match (resize: no allocation once large enough), unlike clone(), which
   // allocates every time.
   void copy_from(const Tensor& src);
+  // int32 values from host memory (shape's element count of them) into this tensor as I32 on
+  // device d, its storage reused when it fits: how token ids reach a model on either device.
+  void assign(const int32_t* host, std::vector<int64_t> shape, Device d);
   // This tensor on device d: itself (shared storage) when it is already there, else a copy.
   Tensor to(Device d) const;
+  // The first element as a double, read on the host (on a GPU this waits for the work queued).
+  double item() const;
   std::string shape_str() const;
 
  private:

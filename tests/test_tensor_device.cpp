@@ -118,3 +118,25 @@ TEST_CASE("allocator: released blocks are reused by rounded size, the backend is
   }
   CHECK(backend.releases == 3);
 }
+
+TEST_CASE("tensor: assign takes host int32 values and reuses its storage; item reads the first element",
+          "[tensor]") {
+  const int32_t ids[5] = {4, -1, 7, 0, 2};
+  Tensor t;
+  t.assign(ids, {5}, Device::CPU);
+  CHECK(t.dtype() == DType::I32);
+  CHECK(t.shape() == std::vector<int64_t>{5});
+  for (int i = 0; i < 5; ++i) CHECK(t.data_i32()[i] == ids[i]);
+  const int32_t* storage = t.data_i32();
+  t.assign(ids + 1, {2, 2}, Device::CPU);  // fewer elements: the same storage
+  CHECK(t.data_i32() == storage);
+  CHECK(t.data_i32()[3] == 2);
+  CHECK(t.item() == -1.0);
+  Tensor f({3});
+  f[0] = 2.5f;
+  CHECK(f.item() == 2.5);
+  Tensor d({1}, Device::CPU, DType::F64);
+  d.data_f64()[0] = 0.1;
+  CHECK(d.item() == 0.1);  // f64 read without a round trip through float
+  CHECK_THROWS_AS(Tensor().item(), std::logic_error);
+}

@@ -19,6 +19,7 @@ class Embedding : public Module {
   Parameter weight;  // (num, dim)
 
  private:
+  void check_ids(const int32_t* id, int64_t n) const;  // host ids: out_of_range unless in [0, num)
   Tensor ids_;  // (n) I32 on the table's device
   Tensor y_;    // (n, dim)
 };

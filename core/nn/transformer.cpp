@@ -1,6 +1,5 @@
 #include "core/nn/transformer.h"
 
-#include <algorithm>
 #include <stdexcept>
 
 #include "core/ops/cross_entropy.h"
@@ -60,7 +59,7 @@ LanguageModel::LanguageModel(const TransformerShape& s, const FfnSlotFactory& ff
 double LanguageModel::forward(const int32_t* idx, const int32_t* targets, int64_t B, int64_t T, bool train,
                               uint64_t step) {
   forward_on_device(idx, targets, B, T, train, step);
-  return targets ? loss_.to(Device::CPU).data_f64()[0] : 0.0;
+  return targets ? loss_.item() : 0.0;
 }
 
 void LanguageModel::forward_on_device(const int32_t* idx, const int32_t* targets, int64_t B, int64_t T, bool train,
@@ -78,9 +77,7 @@ void LanguageModel::forward_on_device(const int32_t* idx, const int32_t* targets
   for (auto& blk : blocks) x = &blk->forward(*x, B, T, train, step);
   logits_ = &lm_head.forward(ln_f.forward(*x));
   if (!targets) return;
-  targets_.resize({B * T}, Device::CPU, DType::I32);
-  std::copy(targets, targets + B * T, targets_.data_i32());
-  targets_ = targets_.to(device());
+  targets_.assign(targets, {B * T}, device());
   cross_entropy(*logits_, targets_, row_loss_, loss_, train ? &dlogits_ : nullptr, 1.0f);
 }
 

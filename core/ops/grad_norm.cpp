@@ -51,7 +51,7 @@ double clip_grad_norm(Device d, const std::vector<GradSpan>& grads, double max_n
   if (d == Device::CPU) return clip_grad_norm_cpu(grads, max_norm);
   Tensor norm;
   clip_grad_norm(d, grads, max_norm, norm);
-  return norm.to(Device::CPU)[0];
+  return norm.item();
 }
 
 void clip_grad_norm(Device d, const std::vector<GradSpan>& grads, double max_norm, Tensor& norm) {

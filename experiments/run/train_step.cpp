@@ -11,16 +11,14 @@ std::optional<double> train_on_batch(LanguageModel& model, AdamW& opt, const std
   model.forward_on_device(x.data(), y.data(), B, T, true, step);
   std::optional<double> loss;
   if (read_loss || model.device() == Device::CPU) {
-    loss = model.loss().to(Device::CPU).data_f64()[0];
+    loss = model.loss().item();
     if (!std::isfinite(*loss)) return loss;
   }
   model.backward();
   if (grad_norm) {
     *grad_norm = clip_grad_norm(model.parameters(), grad_clip);
-  } else if (grad_clip > 0.0 && model.device() == Device::CPU) {  // skipped when nobody needs it
-    clip_grad_norm(model.parameters(), grad_clip);
-  } else if (grad_clip > 0.0) {
-    Tensor norm;  // left on the GPU: no wait
+  } else if (grad_clip > 0.0) {  // a pass over every gradient: skipped when nobody needs it
+    Tensor norm;                   // left on the model's device: no wait for a GPU
     clip_grad_norm(model.parameters(), grad_clip, norm);
   }
   opt.step(float(lr));
