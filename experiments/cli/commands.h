@@ -12,5 +12,6 @@ int cmd_bench(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_pool(int argc, char** argv);
 int cmd_config(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 
 }  // namespace peer

@@ -27,6 +27,7 @@ usage:
   peer bench retrieval [--experts N] [--heads H] [--topk K] [--key-dim D] [--queries Q]
                        [--device cpu|cuda] [--check]
   peer pool add DIR --size N|N1xN2 [--keep-old-trainable] [--freeze-query] [--freeze-non-expert]
+  peer export DIR --out FILE.safetensors [--force]
   peer config keys [--format text|markdown]
   peer --version    the commit this binary was built from (+dirty: with uncommitted changes)
 
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return peer::cmd_bench(argc, argv);
     if (cmd == "pool") return peer::cmd_pool(argc, argv);
     if (cmd == "config") return peer::cmd_config(argc, argv);
+    if (cmd == "export") return peer::cmd_export(argc, argv);
     std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;
     return peer::kExitUsage;
   } catch (const peer::InputError& e) {
