@@ -28,7 +28,8 @@ void check_output(const std::string& dir, const std::string& out, bool force) {
     throw InputError("--out '" + out + "' is the run's own checkpoint; export to another file");
   if (fs::exists(path) && !force) throw InputError("--out '" + out + "' exists (use --force to overwrite it)");
   const fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  if (!fs::is_directory(parent)) throw InputError("--out '" + out + "': folder '" + parent.string() + "' does not exist");
+  if (!fs::exists(parent)) throw InputError("--out '" + out + "': folder '" + parent.string() + "' does not exist");
+  if (!fs::is_directory(parent)) throw InputError("--out '" + out + "': '" + parent.string() + "' is not a folder");
   if (::access(parent.c_str(), W_OK) != 0)
     throw InputError("--out '" + out + "': cannot write in '" + parent.string() + "': " + std::strerror(errno));
 }
