@@ -113,6 +113,17 @@ def softmax(z, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def top_k(scores, k):
+    """Per row of scores (rows, n): the indices of the k best, score descending, ties by lower
+    index. Exact: every score >= the row's k-th largest is a candidate, sorted stably."""
+    kth = np.partition(scores, -k, axis=1)[:, -k]
+    index = np.empty((len(scores), k), dtype=np.int64)
+    for r, row in enumerate(scores):
+        candidates = np.flatnonzero(row >= kth[r])  # ascending index
+        index[r] = candidates[np.argsort(-row[candidates], kind="stable")[:k]]
+    return index
+
+
 def attention(m, p, x, B, T):
     """Causal multi-head self-attention of block prefix p: x (B*T, C) -> (B*T, C)."""
     C, H = x.shape[1], m.config["model"]["n_head"]
@@ -137,7 +148,7 @@ def route(m, p, x):
     kind = cfg["router"]
     k = 1 if kind == "switch" else cfg["top_k"]
     z = linear(x, m[p + "router.gate.weight"], m[p + "router.gate.bias"])  # (N, E) logits
-    expert = np.argsort(-z, axis=1, kind="stable")[:, :k]  # ties: lower expert index first
+    expert = top_k(z, k)
     chosen = np.take_along_axis(z, expert, axis=1)
     if kind == "switch" or k == 1:
         gate = np.take_along_axis(softmax(z), expert, axis=1)  # the choice's probability over all E
@@ -172,10 +183,10 @@ def moe_ffn(m, p, x):
     expert, gate = route(m, p, x)
     keep = capacity_keep(expert, gate, w1.shape[0], cfg["eval_capacity_factor"])
     y = np.zeros_like(x)
-    for t, s in zip(*np.nonzero(keep)):
-        e = expert[t, s]
+    for e in range(len(w1)):
+        t, s = np.nonzero(keep & (expert == e))  # its tokens (each at most once)
         h = activation(act, x[t] @ w1[e].T + b1[e])
-        y[t] += gate[t, s] * (h @ w2[e].T + b2[e])
+        y[t] += gate[t, s][:, None] * (h @ w2[e].T + b2[e])
     if m.has(p + "shared.fc.weight"):
         y += dense_ffn(m, p + "shared.", x, act)
     return y
@@ -189,15 +200,35 @@ def peer_pools(m, p):
     return pools
 
 
-def peer_retrieve(q, pools, k):
-    """Exact top-k over every expert of every pool for queries q (Q, d_key): (index, score), each
-    (Q, k), best first; ties by global index (pools in order, expert i1 * n2 + i2 in a pool)."""
+def expert_scores(q, pools):
+    """q (Q, d_key) -> (Q, all experts) in global index order: pools in order, expert i1 * n2 + i2
+    of a pool scoring q1 . keys1[i1] + q2 . keys2[i2]."""
     half = q.shape[1] // 2
-    sums = [((q[:, :half] @ pl["keys1"].T)[:, :, None] + (q[:, half:] @ pl["keys2"].T)[:, None, :])
-            .reshape(len(q), -1) for pl in pools]  # (Q, n1*n2): s1[i1] + s2[i2]
-    scores = np.concatenate(sums, axis=1)
-    index = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return index, np.take_along_axis(scores, index, axis=1)
+    return np.concatenate([((q[:, :half] @ pl["keys1"].T)[:, :, None] + (q[:, half:] @ pl["keys2"].T)[:, None, :])
+                           .reshape(len(q), -1) for pl in pools], axis=1)
+
+
+def peer_retrieve(q, pools, k, chunk=64):
+    """Exact top-k by brute force over every expert of every pool, for queries q (Q, d_key):
+    (global index, score), each (Q, k), best first. Queries go `chunk` at a time (memory)."""
+    index = np.empty((len(q), k), dtype=np.int64)
+    score = np.empty((len(q), k), dtype=np.float32)
+    for c in range(0, len(q), chunk):
+        scores = expert_scores(q[c:c + chunk], pools)
+        index[c:c + chunk] = top_k(scores, k)
+        score[c:c + chunk] = np.take_along_axis(scores, index[c:c + chunk], axis=1)
+    return index, score
+
+
+def expert_rows(pools, table, index):
+    """Rows of the experts `index` (global indices) from the pools' U or V tables: (*index.shape, d)."""
+    out = np.empty(index.shape + (pools[0][table].shape[1],), dtype=np.float32)
+    start = 0
+    for pl in pools:
+        mine = (index >= start) & (index < start + len(pl[table]))
+        out[mine] = pl[table][index[mine] - start]
+        start += len(pl[table])
+    return out
 
 
 def peer_ffn(m, p, x):
@@ -210,13 +241,11 @@ def peer_ffn(m, p, x):
         q = ((q - m[p + "query_bn.running_mean"]) / np.sqrt(m[p + "query_bn.running_var"] + BATCHNORM_EPS) *
              m[p + "query_bn.weight"] + m[p + "query_bn.bias"])
     pools = peer_pools(m, p)
-    U = np.concatenate([pl["U"] for pl in pools])  # (all experts, d), global index order
-    V = np.concatenate([pl["V"] for pl in pools])
     index, score = peer_retrieve(q.reshape(-1, dk), pools, k)  # row t*H + h: head h of token t
     w = softmax(score).reshape(len(x), H * k, 1)
     index = index.reshape(len(x), H * k)
-    pre = np.einsum("nd,njd->nj", x, U[index])  # u_j . x
-    return (w * activation(cfg["activation"], pre)[:, :, None] * V[index]).sum(axis=1)
+    pre = np.einsum("nd,njd->nj", x, expert_rows(pools, "U", index))  # u_j . x
+    return (w * activation(cfg["activation"], pre)[:, :, None] * expert_rows(pools, "V", index)).sum(axis=1)
 
 
 def ffn(m, p, x):
