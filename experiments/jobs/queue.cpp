@@ -47,7 +47,7 @@ std::string job_dir(const std::string& out_dir, const std::string& noun, const s
 
 int run_jobs(const Experiment& e, const std::string& out_dir, std::vector<JobState>& states, const JobKind& k,
              const Shard& shard) {
-  fs::create_directories(fs::path(out_dir) / (k.noun + "s"));
+  fs::create_directories(out_dir);
   write_file_atomic((fs::path(out_dir) / "experiment.toml").string(), read_file(e.path));
   std::cerr << k.intro;
   const size_t n = states.size();

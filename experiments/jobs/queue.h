@@ -39,7 +39,7 @@ const char* state_name(JobState s);
 
 // What one kind of experiment plugs into run_jobs.
 struct JobKind {
-  std::string noun;                // "variant" | "method": messages
+  std::string noun;                // "job" | "method": messages
   std::string intro;               // the line printed before the first job
   std::vector<std::string> names;  // job i in messages ("dense seed 1")
   std::vector<std::string> dirs;   // job i's run folder

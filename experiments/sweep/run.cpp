@@ -203,7 +203,7 @@ int run_sweep(const Experiment& e, const std::string& out_dir, const RunMode& mo
     return kExitOk;
   }
   JobKind kind;
-  kind.noun = "variant";
+  kind.noun = "job";
   kind.intro = "[run] sweep " + e.path + ": " + std::to_string(e.jobs.size()) + " variants, " +
                std::to_string(sp.rows.size()) + " jobs into " + out_dir + " | budget " + e.budget.describe() +
                (mode.shard.count > 1 ? " | shard " + mode.shard.describe() : "") + "\n";
