@@ -26,7 +26,8 @@ struct Budget {
   std::string describe() const;  // e.g. "flops = 2e+13 (iso-FLOP)"
 };
 
-// One job of an experiment: a sweep variant or a lifelong method, trained into its own folder.
+// One entry of an experiment: a sweep variant (one job per seed) or a lifelong method, trained
+// into its own folder.
 struct Job {
   std::string name;               // also its folder name: [A-Za-z0-9._-]+
   std::vector<std::string> sets;  // "key=TOML literal", in file order
