@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "experiments/run/accounting.h"
 #include "experiments/jobs/experiment.h"
+#include "experiments/run/train_step.h"
 #include "tests/experiment_text.h"
 
 using namespace peer;
@@ -107,4 +108,54 @@ TEST_CASE("experiment: bad files name the problem") {
   CHECK_THAT(parse_error_of(head + kBase + "[variants.\"a/b\"]\n"), Catch::Contains("variant 'a/b'"));
   CHECK_THAT(parse_error_of(head + kBase + "[variants.a]\n[extra]\n"), Catch::Contains("unknown top-level key 'extra'"));
   CHECK_THAT(parse_error_of(head + "[base.model]\nn_embd = 33\n[variants.a]\n"), Catch::Contains("exp.toml [base]"));
+}
+
+// The budget sets train.steps, and the warmup + cosine schedule spans train.steps: under an
+// iso-FLOP budget a cheap variant trains longer and still ends its own schedule at its last step.
+TEST_CASE("experiment: an iso-FLOP budget gives every variant its own whole schedule") {
+  Experiment e = parse_text("[experiment]\nkind = \"sweep\"\nflops = 2e10\n" + kBase +
+                            "warmup_steps = 10\nlr = 1e-3\nmin_lr_ratio = 0.1\n"  // more [base.train]
+                            "[variants.dense]\n[variants.peer]\nmodel.ffn = \"peer\"\n"
+                            "peer = { num_experts = 256, heads = 2, top_k = 4, d_key = 16 }\n");
+  std::vector<int64_t> steps;
+  for (const Job& j : e.jobs) {
+    INFO(j.name);
+    Config c = j.config;
+    apply_budget(c, e.budget, 10, j.name);
+    const LrSchedule lr = lr_schedule(c);
+    CHECK(lr.total_steps == c.total_steps());
+    CHECK(lr.at(c.total_steps() - 1) == Approx(1e-4).epsilon(0.01));  // decayed to lr * min_lr_ratio
+    CHECK(lr.at(c.total_steps() / 2) > 2e-4);                          // not before
+    const double training = account(c, 10).train_flops() * double(c.total_steps() * 4 * 16);
+    CHECK(training <= 2e10);
+    CHECK(training > 2e10 - account(c, 10).train_flops() * 4 * 16);  // within one step of the budget
+    steps.push_back(c.total_steps());
+  }
+  CHECK(steps[1] > steps[0]);  // PEER's step is cheaper here: more steps for the same FLOPs
+}
+
+TEST_CASE("experiment: seeds") {
+  const std::string head = "[experiment]\nkind = \"sweep\"\n";
+  Experiment e = parse_text(head + "seeds = [3, 1, 2]\n" + kBase + "[variants.a]\n");
+  CHECK(e.seeds == std::vector<int64_t>{3, 1, 2});
+  CHECK(job_seeds(e, e.jobs[0]) == std::vector<int64_t>{3, 1, 2});
+  Experiment one = parse_text(head + kBase + "[variants.a]\ntrain.seed = 42\n");
+  CHECK(one.seeds.empty());
+  CHECK(job_seeds(one, one.jobs[0]) == std::vector<int64_t>{42});  // the variant's own seed, once
+
+  CHECK_THAT(parse_error_of(head + "seeds = []\n" + kBase + "[variants.a]\n"), Catch::Contains("seeds is empty"));
+  CHECK_THAT(parse_error_of(head + "seeds = [1, 2, 1]\n" + kBase + "[variants.a]\n"),
+             Catch::Contains("seed 1 appears twice"));
+  CHECK_THAT(parse_error_of(head + "seeds = [-1]\n" + kBase + "[variants.a]\n"), Catch::Contains("whole number >= 0"));
+  CHECK_THAT(parse_error_of(head + "seeds = [1.5]\n" + kBase + "[variants.a]\n"), Catch::Contains("whole number"));
+  CHECK_THAT(parse_error_of(head + "seeds = 3\n" + kBase + "[variants.a]\n"), Catch::Contains("expected a list"));
+  CHECK_THAT(parse_error_of(head + "seeds = [1]\n" + kBase + "[variants.a]\ntrain.seed = 5\n"),
+             Catch::Contains("sets train.seed"));
+
+  // Lifelong streams take one seed (for every method) for now.
+  const std::string stream = "[experiment]\nkind = \"lifelong\"\nmethods = [\"dense\"]\ntokens_per_phase = 640\n";
+  Experiment l = parse_text(stream + "seeds = [5]\n" + kBase);
+  CHECK(l.jobs.at(0).config.train.seed == 5);
+  CHECK_THAT(parse_error_of(stream + "seeds = [5, 6]\n" + kBase), Catch::Contains("one seed for now"));
+  CHECK_THAT(parse_error_of(stream + "seeds = []\n" + kBase), Catch::Contains("seeds is empty"));
 }

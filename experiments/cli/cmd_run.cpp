@@ -17,13 +17,15 @@ namespace fs = std::filesystem;
 namespace peer {
 
 namespace {
-const char* kHelp = R"(usage: peer run EXPERIMENT.toml [--out DIR] [--plan]
+const char* kHelp = R"(usage: peer run EXPERIMENT.toml [--out DIR] [--plan | --report] [--shard I/N]
 
 Runs an experiment. kind = "sweep": a base run config ([base.model], [base.train], ... or
 base = "file.toml") and [variants.NAME] tables of dotted-key overrides ("moe.num_experts" = 32);
-an optional [experiment] budget (steps, tokens or flops = training FLOPs, iso-FLOP) applies to
-every variant. Each variant trains into DIR/variants/NAME/ with the same data and seed; DIR then
-holds results.csv, report.md and PNG plots (gnuplot). The whole file is checked before anything
+an optional [experiment] budget (steps, tokens or flops = training FLOPs, iso-FLOP: every
+variant runs its own whole warmup + cosine schedule to that budget) and seeds = [1, 2, 3]. Each
+variant trains once per seed into DIR/variants/NAME/seed-S/ with the same data; DIR then holds
+results.csv (a row per variant and seed), results_summary.csv (mean and std over seeds),
+accounting.csv, report.md and PNG plots (gnuplot). The whole file is checked before anything
 trains (bad input: exit 2).
 
 kind = "lifelong": methods = ["dense", "moe", "peer", "peer_freeze_add", "joint"] (default all),
@@ -35,26 +37,40 @@ DIR/methods/NAME/ and is scored on every domain's held-out text after each phase
 results.csv (final loss, forgetting, transfer), loss_matrix.csv, pool_usage.csv, report.md and
 PNG plots.
 
-  --out DIR   experiment folder (default runs/<experiment name>)
-  --plan      print each variant's (method's) steps, tokens and parameters and its state on disk;
-              train nothing
+  --out DIR     experiment folder (default runs/<experiment name>)
+  --plan        print each variant's (method's) steps, tokens, parameters, granularity, FLOPs per
+                token by component and the state of its jobs on disk; train nothing
+  --shard I/N   run only jobs j (in plan order, from 0) with j % N == I - 1. Shards may run at
+                once, on machines sharing DIR's filesystem: each job is claimed (DIR/.../seed-S.claim,
+                "HOST PID") before it trains, and a finished job is never run again
+  --report      train nothing; rewrite results.csv, report.md and plots from the finished jobs
+                (after the shards are done)
 
 Resumable: running the same command again skips finished variants (methods) and continues an
-interrupted one from its checkpoint. Ctrl-C writes a checkpoint and exits 130.
+interrupted one from its checkpoint, a killed one too (its claim is taken over on the same host
+once its process is gone). Ctrl-C writes a checkpoint and exits 130.
 )";
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 2, {"out"}, {"plan"});
+  Args a = parse_args(argc, argv, 2, {"out", "shard"}, {"plan", "report"});
   if (a.has("help")) {
     std::cout << kHelp;
     return kExitOk;
   }
   if (a.positional.size() != 1) throw InputError("expected one EXPERIMENT.toml (see --help)");
+  RunMode mode;
+  mode.plan = a.has("plan");
+  mode.report = a.has("report");
+  if (mode.plan && mode.report) throw InputError("--plan and --report: give one of them");
+  if (a.has("shard")) {
+    mode.shard = parse_shard(a.get("shard"));
+    if (mode.report) throw InputError("--report covers every shard's jobs; leave out --shard");
+  }
   const std::string path = a.positional[0];
   Experiment e = load_experiment(path);
   const std::string out = a.get("out", "runs/" + fs::path(path).stem().string());
-  return e.kind == "lifelong" ? run_lifelong(e, out, a.has("plan")) : run_sweep(e, out, a.has("plan"));
+  return e.kind == "lifelong" ? run_lifelong(e, out, mode) : run_sweep(e, out, mode);
 }
 
 }  // namespace peer

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 namespace peer {
 
 namespace {
-const std::set<std::string> kSweepKeys = {"kind", "description", "steps", "tokens", "flops"};
+const std::set<std::string> kSweepKeys = {"kind", "description", "steps", "tokens", "flops", "seeds"};
 }  // namespace
 
 std::string literal(const toml::node& n) {
@@ -124,6 +124,8 @@ void parse_base(const toml::node* base, const std::string& origin, const std::st
 
 Job parse_variant(const std::string& name, const toml::table& t, const Experiment& e, const std::string& origin) {
   auto refuse = [&](const std::string& key) -> std::string {
+    if (!e.seeds.empty() && key == "train.seed")
+      return "sets train.seed, but [experiment] seeds decides every variant's seeds; remove one of them";
     if (e.budget.kind != Budget::Kind::None && (key == "train.steps" || key == "train.tokens"))
       return "sets " + key + ", but the [experiment] budget (" + e.budget.describe() +
              ") decides every variant's length; remove one of them";
@@ -133,6 +135,29 @@ Job parse_variant(const std::string& name, const toml::table& t, const Experimen
 }
 
 }  // namespace
+
+std::vector<int64_t> parse_seeds(const toml::table& exp, const std::string& origin) {
+  const toml::node* n = exp.get("seeds");
+  if (!n) return {};
+  const std::string what = origin + ": [experiment] seeds";
+  const toml::array* a = n->as_array();
+  if (!a) throw InputError(what + ": expected a list of whole numbers, e.g. seeds = [1, 2, 3]");
+  if (a->empty()) throw InputError(what + " is empty; give at least one seed, or leave the key out");
+  std::vector<int64_t> seeds;
+  for (const toml::node& x : *a) {
+    if (!x.is_integer() || *x.value<int64_t>() < 0)
+      throw InputError(what + ": " + literal(x) + " is not a whole number >= 0");
+    const int64_t s = *x.value<int64_t>();
+    if (std::find(seeds.begin(), seeds.end(), s) != seeds.end())
+      throw InputError(what + ": seed " + std::to_string(s) + " appears twice");
+    seeds.push_back(s);
+  }
+  return seeds;
+}
+
+std::vector<int64_t> job_seeds(const Experiment& e, const Job& j) {
+  return e.seeds.empty() ? std::vector<int64_t>{int64_t(j.config.train.seed)} : e.seeds;
+}
 
 std::string Budget::describe() const {
   std::ostringstream ss;
@@ -175,6 +200,7 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
       throw InputError(origin + ": unknown [experiment] key '" + std::string(k.str()) + "' (known: " +
                        absl::StrJoin(kSweepKeys, ", ") + ")");
   e.budget = parse_budget(*exp, origin);
+  e.seeds = parse_seeds(*exp, origin);
 
   const toml::table* vars = root["variants"].as_table();
   if (!vars || vars->empty()) throw InputError(origin + ": no variants (add [variants.NAME] tables)");

@@ -1,10 +1,11 @@
 // Experiment files for `peer run` (experiments/README.md): an [experiment] table, a base run config (a
 // [base] table with the sections of a train config, or base = "file.toml" relative to the
 // experiment file), then
-//   kind = "sweep":    an optional budget and named [variants.NAME] tables of dotted-key overrides;
+//   kind = "sweep":    an optional budget, optional seeds and named [variants.NAME] tables of
+//                      dotted-key overrides (a sweep runs every variant once per seed);
 //   kind = "lifelong": methods, tokens_per_phase, the pool freeze-and-add uses, [[domains]] (name
 //                      and genres or files; default the four Brown genre groups) and optional
-//                      [method.NAME] override tables.
+//                      [method.NAME] override tables; seeds holds at most one seed for now.
 // Parsing resolves and validates every job's config (a sweep variant or a lifelong method), so
 // a bad file is an InputError (exit 2) before anything trains.
 #pragma once
@@ -25,7 +26,8 @@ struct Budget {
   std::string describe() const;  // e.g. "flops = 2e+13 (iso-FLOP)"
 };
 
-// One job of an experiment: a sweep variant or a lifelong method, trained into its own folder.
+// One entry of an experiment: a sweep variant (one job per seed) or a lifelong method, trained
+// into its own folder.
 struct Job {
   std::string name;               // also its folder name: [A-Za-z0-9._-]+
   std::vector<std::string> sets;  // "key=TOML literal", in file order
@@ -52,6 +54,8 @@ struct Experiment {
   std::string kind;  // "sweep" | "lifelong"
   std::string description;
   Budget budget;
+  std::vector<int64_t> seeds;  // [experiment] seeds: every job runs once per seed (train.seed = S);
+                               // empty = once, with its own train.seed
   Config base;
   std::string base_toml;  // the base as written: variants override it and then resolve, so a value
                           // derived from another (model.d_ff from model.n_embd) follows the override
@@ -62,6 +66,9 @@ struct Experiment {
 // The methods a lifelong stream compares, and the FFN each trains (joint's can be overridden).
 const std::vector<std::string>& lifelong_methods();
 
+// The seeds job j runs with: e.seeds, or its own train.seed.
+std::vector<int64_t> job_seeds(const Experiment& e, const Job& j);
+
 Experiment load_experiment(const std::string& path);
 // origin names the text in messages; a relative `base = "file"` is looked up in base_dir.
 Experiment parse_experiment(const std::string& text, const std::string& origin, const std::string& base_dir);
@@ -69,6 +76,8 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
 // Sets train.steps from the budget (train.tokens = 0): steps as given, ceil(tokens / tokens per
 // step), or floor(flops / (training FLOPs per token * tokens per step)) — the last needs the
 // vocabulary size. Throws InputError starting with `who` when that leaves fewer than one step.
+// The learning-rate schedule (warmup + cosine) spans train.steps, so under any budget every
+// variant runs its own whole schedule.
 void apply_budget(Config& c, const Budget& b, int64_t vocab_size, const std::string& who);
 
 }  // namespace peer

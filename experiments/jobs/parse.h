@@ -22,6 +22,9 @@ Job parse_overrides(const std::string& name, const toml::table* t, const std::st
                         std::vector<std::string> sets, const std::function<std::string(const std::string&)>& refuse,
                         const std::string& where, const std::string& base_origin);
 
+// [experiment] seeds: a non-empty list of distinct whole numbers >= 0; empty when absent.
+std::vector<int64_t> parse_seeds(const toml::table& exp, const std::string& origin);
+
 // Fills e.lifelong and e.jobs (one per method) from a kind = "lifelong" file.
 void parse_lifelong(const toml::table& root, Experiment& e, const std::string& origin);
 

@@ -17,7 +17,7 @@ namespace {
 
 const std::set<std::string> kLifelongKeys = {"kind",        "description",  "methods",
                                              "tokens_per_phase", "eval_tokens", "pool_size",
-                                             "freeze_query", "freeze_non_expert"};
+                                             "freeze_query", "freeze_non_expert", "seeds"};
 
 // The default stream: Brown genre groups, from news to fiction.
 std::vector<Domain> brown_stream(const DataConfig& base) {
@@ -138,10 +138,12 @@ Job parse_method(const std::string& m, const toml::table* overrides, const Exper
              "); only joint's can change";
     if (key == "train.steps" || key == "train.tokens" || key.rfind("data.", 0) == 0)
       return "sets " + key + ", but tokens_per_phase and the domains decide what every method reads";
+    if (key == "train.seed" && !e.seeds.empty()) return "sets train.seed, but [experiment] seeds decides it";
     return "";
   };
-  return parse_overrides(m, overrides, e.base_toml, {"model.ffn='" + method_ffn(m) + "'"}, refuse,
-                         origin + ": method '" + m + "'", origin + " [base]");
+  std::vector<std::string> sets = {"model.ffn='" + method_ffn(m) + "'"};
+  if (!e.seeds.empty()) sets.push_back("train.seed=" + std::to_string(e.seeds[0]));
+  return parse_overrides(m, overrides, e.base_toml, sets, refuse, origin + ": method '" + m + "'", origin + " [base]");
 }
 
 std::vector<std::string> parse_method_names(const toml::table& exp, const std::string& origin) {
@@ -184,6 +186,11 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
   s.freeze_query = flag(exp, "freeze_query", origin);
   s.freeze_non_expert = flag(exp, "freeze_non_expert", origin);
   s.domains = parse_domains(root, e.base.data, origin);
+  // One seed: the lifelong report (loss matrices, forgetting) is per method, not yet per seed.
+  e.seeds = parse_seeds(exp, origin);
+  if (e.seeds.size() > 1)
+    throw InputError(origin + ": [experiment] seeds: a lifelong stream runs one seed for now (seeds = [" +
+                     std::to_string(e.seeds[0]) + "]); run the file once per seed, each with its own --out");
 
   const std::vector<std::string> names = parse_method_names(exp, origin);
   const toml::table* overrides = root["method"].as_table();

@@ -266,7 +266,8 @@ void print_plan(const Experiment& e, const std::vector<JobState>& states, const 
 
 }  // namespace
 
-int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only) {
+int run_lifelong(const Experiment& e, const std::string& out_dir, const RunMode& mode) {
+  const bool plan_only = mode.plan;
   install_interrupt_handler();
   const StreamData data = load_stream(e);
   const std::string key = stream_key(e.lifelong);
@@ -284,8 +285,20 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
     print_plan(e, states, data);
     return kExitOk;
   }
+  if (mode.report) {
+    write_lifelong_report(e, data, records, out_dir);
+    return kExitOk;
+  }
   JobKind kind;
   kind.noun = "method";
+  for (const Job& m : e.jobs) {
+    kind.names.push_back(m.name);
+    kind.dirs.push_back(job_dir(out_dir, kind.noun, m.name));
+  }
+  kind.reload = [&](size_t i) {
+    records[i] = existing_record(e.jobs[i], kind.dirs[i], key);
+    return state_of(records[i], kind.dirs[i]);
+  };
   kind.intro = "[run] lifelong stream " + e.path + ": " +
                std::to_string(e.jobs.size()) + " methods x " + std::to_string(data.domains.size()) + " domains, " +
                std::to_string(e.lifelong.tokens_per_phase) + " tokens per phase, into " + out_dir + "\n";
@@ -296,10 +309,14 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only
                  long(phase_plan(e.lifelong, e.jobs[i]).steps_per_phase));
   };
   kind.run = [&](size_t i) {
-    return MethodRun(e, e.jobs[i], data, job_dir(out_dir, kind.noun, e.jobs[i].name), records[i]).run();
+    return MethodRun(e, e.jobs[i], data, kind.dirs[i], records[i]).run();
   };
-  kind.write_report = [&] { write_lifelong_report(e, data, records, out_dir); };
-  return run_jobs(e, out_dir, states, kind);
+  kind.write_report = [&] {
+    for (size_t i = 0; i < e.jobs.size(); ++i)  // other shards' methods as they are on disk now
+      if (!mode.shard.has(i)) records[i] = existing_record(e.jobs[i], kind.dirs[i], key);
+    write_lifelong_report(e, data, records, out_dir);
+  };
+  return run_jobs(e, out_dir, states, kind, mode.shard);
 }
 
 }  // namespace peer

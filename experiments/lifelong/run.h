@@ -15,11 +15,13 @@
 #include <string>
 
 #include "experiments/jobs/experiment.h"
+#include "experiments/jobs/queue.h"
 
 namespace peer {
 
 // Checks the whole stream (text, sizes, folders on disk) before anything trains: bad input
-// throws InputError. Returns the exit code: 0, 1 (a method failed, the others ran), 130.
-int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only = false);
+// throws InputError. mode: --plan, --report, --shard (queue.h). Returns the exit code: 0, 1 (a
+// method failed, the others ran), 130.
+int run_lifelong(const Experiment& e, const std::string& out_dir, const RunMode& mode = {});
 
 }  // namespace peer

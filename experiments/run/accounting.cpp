@@ -1,69 +1,115 @@
 #include "experiments/run/accounting.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace peer {
 
 namespace {
 
-// Parameters and forward FLOPs per token of one part of the model.
-struct Cost {
-  int64_t params = 0;  // all of the part's parameters
-  int64_t active = 0;  // those one token uses
-  double flops = 0;    // forward, per token
-};
-
-Cost linear(int64_t in, int64_t out, bool bias) {
-  int64_t p = in * out + (bias ? out : 0);
-  return {p, p, 2.0 * double(in * out)};
-}
+int64_t linear_params(int64_t in, int64_t out, bool bias) { return in * out + (bias ? out : 0); }
+// y = x W: forward one GEMM; backward dX and dW, one GEMM each.
+Flops linear_flops(int64_t in, int64_t out) { return {2.0 * double(in * out), 4.0 * double(in * out)}; }
 
 // Linear(d, hidden) -> act -> Linear(hidden, d), both with bias: the dense FFN, one MoE expert.
-Cost mlp(int64_t d, int64_t hidden) {
-  Cost a = linear(d, hidden, true), b = linear(hidden, d, true);
-  return {a.params + b.params, a.active + b.active, a.flops + b.flops};
+int64_t mlp_params(int64_t d, int64_t hidden) { return linear_params(d, hidden, true) + linear_params(hidden, d, true); }
+Flops mlp_flops(int64_t d, int64_t hidden) {
+  Flops a = linear_flops(d, hidden), b = linear_flops(hidden, d);
+  return {a.fwd + b.fwd, a.bwd + b.bwd};
 }
 
-// What one FFN slot adds to the totals: its expert weights go to the `ffn` part, the router or
-// query/key machinery to `routing`.
-struct SlotCost {
-  Cost ffn, routing;
+Flops operator*(double s, Flops f) { return {s * f.fwd, s * f.bwd}; }
+Flops operator+(Flops a, Flops b) { return {a.fwd + b.fwd, a.bwd + b.bwd}; }
+
+// One FFN slot (the FFN of one block): one function per FFN kind below.
+struct Slot {
+  int64_t params = 0;      // all of the slot's parameters
+  int64_t active = 0;      // those one token uses
+  int64_t ffn_active = 0;  // the expert weights among them
+  int64_t one_expert = 0;  // parameters of one expert: granularity = ffn_active / one_expert
+  std::array<Flops, kParts> flops{};
+  Flops& operator[](Part p) { return flops[size_t(p)]; }
 };
 
-SlotCost dense_slot(const Config& c) { return {mlp(c.model.n_embd, c.d_ff()), {}}; }
-
-SlotCost moe_slot(const Config& c) {
-  const int64_t d = c.model.n_embd, E = c.moe.num_experts, k = c.moe.top_k;
-  SlotCost s;
-  s.routing = linear(d, E, true);
-  if (c.moe.router == "noisy_topk") {
-    Cost noise = linear(d, E, true);
-    s.routing = {s.routing.params + noise.params, s.routing.active + noise.active, s.routing.flops + noise.flops};
-  }
-  Cost expert = mlp(d, c.d_expert());
-  s.ffn = {E * expert.params, k * expert.active, double(k) * expert.flops};
-  if (c.moe.num_shared > 0) {
-    Cost shared = mlp(d, c.moe.num_shared * c.d_expert());
-    s.ffn = {s.ffn.params + shared.params, s.ffn.active + shared.active, s.ffn.flops + shared.flops};
-  }
+Slot dense_slot(const Config& c) {
+  Slot s;
+  s.params = s.active = s.ffn_active = s.one_expert = mlp_params(c.model.n_embd, c.d_ff());
+  s[Part::Experts] = mlp_flops(c.model.n_embd, c.d_ff());
   return s;
 }
 
-SlotCost peer_slot(const Config& c) {
+Slot moe_slot(const Config& c) {
+  const int64_t d = c.model.n_embd, E = c.moe.num_experts, k = c.moe.top_k, de = c.d_expert();
+  const int64_t nets = c.moe.router == "noisy_topk" ? 2 : 1;  // the gate, and the noise net
+  const int64_t router = nets * linear_params(d, E, true);
+  const int64_t shared = c.moe.num_shared > 0 ? mlp_params(d, c.moe.num_shared * de) : 0;
+  Slot s;
+  s.one_expert = mlp_params(d, de);
+  s.ffn_active = k * s.one_expert + shared;
+  s.params = router + E * s.one_expert + shared;
+  s.active = router + s.ffn_active;
+  s[Part::Router] = double(nets) * linear_flops(d, E);
+  s[Part::Experts] = double(k) * mlp_flops(d, de);
+  if (c.moe.num_shared > 0) s[Part::Experts] = s[Part::Experts] + mlp_flops(d, c.moe.num_shared * de);
+  s[Part::Dispatch] = {2.0 * double(k * d), 4.0 * double(k * d)};
+  return s;
+}
+
+Slot peer_slot(const Config& c) {
   const int64_t d = c.model.n_embd, h = c.peer.heads, k = c.peer.top_k, dk = c.peer.d_key;
   auto [n1, n2] = c.peer_sides();
-  SlotCost s;
-  Cost query = linear(d, h * dk, false);
-  int64_t bn = c.peer.query_batchnorm ? 2 * h * dk : 0;  // weight and bias; running stats are buffers
-  int64_t keys = (n1 + n2) * (dk / 2);
-  double sub_scores = 2.0 * double(h * (n1 + n2) * (dk / 2));
-  double candidates = double(h * product_key_candidates(n1, n2, k));
-  s.routing = {query.params + bn + keys, query.active + bn + keys, query.flops + sub_scores + candidates};
-  s.ffn = {2 * n1 * n2 * d, 2 * h * k * d, 4.0 * double(h * k * d)};
+  const int64_t query = linear_params(d, h * dk, false);
+  const int64_t bn = c.peer.query_batchnorm ? 2 * h * dk : 0;  // weight and bias; running stats are buffers
+  const int64_t keys = (n1 + n2) * (dk / 2);
+  Slot s;
+  s.one_expert = 2 * d;  // a row of U and a row of V
+  s.ffn_active = h * k * s.one_expert;
+  s.params = query + bn + keys + n1 * n2 * s.one_expert;
+  s.active = query + bn + keys + s.ffn_active;  // every sub-key is scored
+  s[Part::Query] = linear_flops(d, h * dk);
+  // Forward: n1 + n2 dot products of d_key/2 per head. Backward (keys_backward): per retrieved
+  // expert, dq += ds * (C1[i1], C2[i2]) and dC1[i1], dC2[i2] += ds * q: 2 * d_key multiply-adds.
+  s[Part::SubKeys] = {double(h * (n1 + n2) * dk), 4.0 * double(h * k * dk)};
+  s[Part::TopK] = {double(h * product_key_candidates(n1, n2, k)), 0.0};
+  // Forward u.x and out += w * act * v; backward v.dy, dx += da * u, dU += da * x, dV += c * dy.
+  s[Part::Experts] = {4.0 * double(h * k * d), 8.0 * double(h * k * d)};
   return s;
+}
+
+Slot ffn_slot(const Config& c, int64_t layer) {
+  if (!c.is_expert_block(layer)) return dense_slot(c);
+  if (c.model.ffn == "moe") return moe_slot(c);
+  if (c.model.ffn == "peer") return peer_slot(c);
+  throw std::logic_error("[accounting] no accounting for model.ffn = '" + c.model.ffn + "'");
 }
 
 }  // namespace
+
+const char* part_name(Part p) {
+  switch (p) {
+    case Part::Attention: return "attention";
+    case Part::Query: return "query";
+    case Part::SubKeys: return "sub_keys";
+    case Part::TopK: return "top_k";
+    case Part::Experts: return "experts";
+    case Part::Router: return "router";
+    case Part::Dispatch: return "dispatch";
+    case Part::Head: return "head";
+  }
+  return "?";
+}
+
+double Accounting::forward_flops() const {
+  double f = 0;
+  for (const Flops& x : flops) f += x.fwd;
+  return f;
+}
+
+double Accounting::backward_flops() const {
+  double f = 0;
+  for (const Flops& x : flops) f += x.bwd;
+  return f;
+}
 
 int64_t product_key_candidates(int64_t n1, int64_t n2, int64_t k) {
   // The retrieval sums only sorted-position pairs (a, b), 1-based, with a * b <= k (peer/product_keys.h).
@@ -76,31 +122,26 @@ Accounting account(const Config& c, int64_t vocab_size) {
   const int64_t d = c.model.n_embd, T = c.model.block_size, V = vocab_size;
   Accounting a;
   a.embedding_params = V * d + T * d;
-  int64_t active = 0, params = a.embedding_params;
+  a.total_params = a.embedding_params;
+  // Scores and weighted sum: (T+1)/2 keys a token on average, d multiply-adds each over all heads.
+  const double core = 2.0 * (2.0 * double(d) * double(T + 1) / 2.0);
+  const Flops attention = linear_flops(d, 3 * d) + linear_flops(d, d) + Flops{core, 2.0 * core};
+  const int64_t block_params = linear_params(d, 3 * d, false) + linear_params(d, d, true) + 2 * (2 * d);  // + ln1, ln2
   for (int64_t layer = 0; layer < c.model.n_layer; ++layer) {
-    Cost qkv = linear(d, 3 * d, false), proj = linear(d, d, true);
-    int64_t norms = 2 * (2 * d);  // ln1, ln2
-    params += qkv.params + proj.params + norms;
-    active += qkv.active + proj.active + norms;
-    // Scores and weighted sum: (T+1)/2 keys on average per token, d multiply-adds each over all heads.
-    a.attention_flops += qkv.flops + proj.flops + 2.0 * (2.0 * double(d) * double(T + 1) / 2.0);
-
-    SlotCost slot = !c.is_expert_block(layer) ? dense_slot(c) : c.model.ffn == "moe" ? moe_slot(c) : peer_slot(c);
-    params += slot.ffn.params + slot.routing.params;
-    active += slot.ffn.active + slot.routing.active;
-    a.ffn_active_params += slot.ffn.active;
-    a.ffn_flops += slot.ffn.flops;
-    a.routing_flops += slot.routing.flops;
+    a.total_params += block_params;
+    a.active_params += block_params;
+    a[Part::Attention] = a[Part::Attention] + attention;
+    const Slot s = ffn_slot(c, layer);
+    a.total_params += s.params;
+    a.active_params += s.active;
+    a.ffn_active_params += s.ffn_active;
+    for (int p = 0; p < kParts; ++p) a.flops[p] = a.flops[p] + s.flops[p];
+    if (c.is_expert_block(layer)) a.granularity = double(s.ffn_active) / double(s.one_expert);
   }
-  Cost head = linear(d, V, true);
-  params += 2 * d + head.params;  // ln_f, lm head
-  active += 2 * d + head.active;
-  a.head_flops = head.flops;
-  a.total_params = params;
-  a.active_params = active;
-  if (c.model.ffn == "moe") a.granularity = double(c.d_ff()) / double(c.d_expert());
-  // PEER: h heads x top-k experts active per token, each one neuron: G = h * k (the PEER paper).
-  if (c.model.ffn == "peer") a.granularity = double(c.peer.heads * c.peer.top_k);
+  const int64_t head = 2 * d + linear_params(d, V, true);  // ln_f, lm head
+  a.total_params += head;
+  a.active_params += head;
+  a[Part::Head] = linear_flops(d, V);
   return a;
 }
 

@@ -12,39 +12,63 @@
 //    and of V (nominal: an expert retrieved by two heads counts twice).
 //  - FFN active parameters per token: the expert weights only (dense FFN, the k routed experts
 //    and the shared ones, PEER's h*k rows of U and V); the quantity a granularity sweep matches.
-//  - FLOPs: 2 per multiply-accumulate of every matrix and dot product, plus 1 per product-key
-//    candidate sum. Not counted: biases, norms, activations, softmax, residual adds, dropout,
-//    top-k comparisons, embedding lookups, the loss. Attention over a full causal window of
-//    block_size T: a token scores (T+1)/2 keys on average, and the weighted sum reads as many
-//    values. MoE: router GEMMs (noise net included: the training forward) + k + shared experts.
-//    PEER per head: query net, sub-scores q1.C1 and q2.C2 (n1 + n2 dot products of d_key/2),
-//    the candidate sums the retrieval forms (pairs of sorted positions a, b with a*b <= k), and
-//    k experts of 4d each (u.x, then the weighted v added to the output).
-//  - Training FLOPs per token = 3 x forward (backward = 2 x forward, the Kaplan et al. rule).
-//    Evaluation forwards are not included in training FLOPs.
+//  - Granularity G of an FFN slot = its active expert parameters / the parameters of one of its
+//    experts: dense 1 (the FFN is one expert), MoE top_k (+ the shared experts' share), PEER
+//    heads * top_k (one expert = one row of U and one of V).
+//  - FLOPs per token, forward and backward apart, per component, counted from what the CPU code
+//    computes: 2 per multiply-add of every matrix and dot product; 1 per product-key candidate
+//    sum and per element of MoE dispatch work (gate scaling, gathers). Not counted: biases, norms,
+//    activations, softmax, residual adds, dropout, top-k comparisons, embedding lookups, the loss.
+//    A Linear's backward is dX and dW (2 x forward); every parameter is taken to be trainable.
+//      attention  QKV and output projections; scores and weighted sum over a full causal window
+//                 of block_size T ((T+1)/2 keys a token on average); backward dQ, dK, dV and the
+//                 score gradients: 2 x forward.
+//      query      PEER's query net d -> heads * d_key (its BatchNorm is a norm).
+//      sub_keys   PEER sub-scores q1.C1 and q2.C2: n1 + n2 dot products of d_key/2 per head.
+//                 Backward touches only the k retrieved (i1, i2) pairs per head: dq and dC1, dC2
+//                 (4 * d_key per retrieved expert), not the n1 + n2 sub-scores.
+//      top_k      PEER's candidate sums (pairs of sorted positions a, b with a*b <= k); no backward.
+//      experts    dense FFN; MoE: top_k experts + shared ones; PEER: h*k experts of u.x and the
+//                 weighted v added to the output (4d), backward v.dy, dx, dU and dV rows (8d).
+//      router     MoE gate and, for noisy_topk, the noise net (the training forward).
+//      dispatch   MoE combine of the k gate-weighted expert outputs (2kd); backward the k gate
+//                 gradients (2kd), the gate-scaled output gradients (kd), the gather of the k
+//                 input gradients (kd). Capacity drops are not subtracted (nominal top_k).
+//      head       the lm head.
+//  - Training FLOPs per token = forward + backward. Evaluation forwards are not included.
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <optional>
 
 #include "experiments/run/config.h"
 
 namespace peer {
+
+// The components FLOPs are split into (the rules above); kParts of them.
+enum class Part { Attention, Query, SubKeys, TopK, Experts, Router, Dispatch, Head };
+constexpr int kParts = 8;
+const char* part_name(Part p);  // "attention", "query", "sub_keys", ...
+
+// FLOPs per token of one component.
+struct Flops {
+  double fwd = 0, bwd = 0;
+  double train() const { return fwd + bwd; }
+};
 
 struct Accounting {
   int64_t total_params = 0;
   int64_t embedding_params = 0;   // wte + wpe (part of total_params)
   int64_t active_params = 0;      // per token, embeddings excluded
   int64_t ffn_active_params = 0;  // per token, expert weights of all FFN slots
-  // Forward FLOPs per token, by part.
-  double attention_flops = 0;  // QKV, scores, weighted sum, output projection
-  double ffn_flops = 0;        // dense FFN, expert MLPs, PEER experts
-  double routing_flops = 0;    // MoE routers; PEER query nets, sub-scores, candidate sums
-  double head_flops = 0;       // lm head
-  std::optional<double> granularity;  // G = d_ff / d_expert (PEER: heads * top_k); none for dense
+  double granularity = 1.0;       // of the expert FFN slots (dense: 1)
+  std::array<Flops, kParts> flops{};  // per token, by Part
 
-  double forward_flops() const { return attention_flops + ffn_flops + routing_flops + head_flops; }
-  double train_flops() const { return 3.0 * forward_flops(); }
+  Flops& operator[](Part p) { return flops[size_t(p)]; }
+  const Flops& operator[](Part p) const { return flops[size_t(p)]; }
+  double forward_flops() const;
+  double backward_flops() const;
+  double train_flops() const { return forward_flops() + backward_flops(); }
 };
 
 Accounting account(const Config& c, int64_t vocab_size);

@@ -13,6 +13,7 @@
 #include "experiments/run/provenance.h"
 #include "experiments/jobs/report_format.h"
 #include "experiments/sweep/plots.h"
+#include "experiments/sweep/summary.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -21,88 +22,179 @@ namespace peer {
 
 namespace {
 
-std::string granularity(const SweepRow& r) { return r.acc.granularity ? fmt("%g", *r.acc.granularity) : ""; }
+std::string granularity(const SweepRow& r) { return fmt("%g", r.acc.granularity); }
 
-std::string results_csv(const std::vector<const SweepRow*>& rows) {
+// One row per finished (variant, seed), in plan order (variants in file order, then seeds), so
+// that it does not depend on which process ran which job.
+std::string results_csv(const std::vector<SweepRow>& rows) {
   std::ostringstream s;
-  s << "variant,ffn,granularity,total_params,active_params_per_token,ffn_active_params_per_token,"
-       "fwd_flops_per_token,train_flops_per_token,steps,tokens,training_flops,final_val_loss,best_val_loss,"
-       "tokens_per_s,wall_s,peak_rss_mb,threads,device,commit,date\n";
-  for (const SweepRow* r : rows)
-    s << r->name << "," << r->config.model.ffn << "," << granularity(*r) << "," << r->acc.total_params << ","
-      << r->acc.active_params << "," << r->acc.ffn_active_params << "," << fmt("%.0f", r->acc.forward_flops()) << ","
-      << fmt("%.0f", r->acc.train_flops()) << "," << r->steps << "," << r->tokens << ","
-      << fmt("%.6e", r->training_flops()) << "," << fmt("%.6f", r->final_val_loss) << ","
-      << fmt("%.6f", r->best_val_loss) << "," << fmt("%.1f", r->tokens_per_s) << "," << fmt("%.1f", r->wall_s) << ","
-      << fmt("%.1f", r->peak_rss_mb) << "," << r->threads << "," << csv_field(r->device) << ","
-      << csv_field(r->commit) << "," << csv_field(r->date) << "\n";
-  return s.str();
-}
-
-std::string results_table(const std::vector<const SweepRow*>& rows) {
-  std::ostringstream s;
-  s << "| rank | variant | ffn | G | params | active/token | FFN active/token | fwd FLOPs/token | "
-       "train FLOPs/token | steps | tokens | training FLOPs | final val loss | best val loss | tokens/s | wall | "
-       "peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const SweepRow& r = *rows[i];
-    const std::string b = i == 0 ? "**" : "";
-    s << "| " << (i == 0 ? std::string("**1 (best)**") : std::to_string(i + 1)) << " | " << b << r.name << b << " | "
-      << r.config.model.ffn << " | " << granularity(r) << " | " << si(double(r.acc.total_params)) << " | "
-      << si(double(r.acc.active_params)) << " | " << si(double(r.acc.ffn_active_params)) << " | "
-      << si(r.acc.forward_flops()) << " | " << si(r.acc.train_flops()) << " | " << r.steps << " | "
-      << si(double(r.tokens)) << " | " << si(r.training_flops()) << " | " << b << fmt("%.4f", r.final_val_loss) << b
-      << " | " << fmt("%.4f", r.best_val_loss) << " | " << fmt("%.0f", r.tokens_per_s) << " | " << duration(r.wall_s)
-      << " | " << fmt("%.0f MB", r.peak_rss_mb) << " |\n";
+  s << "variant,seed,ffn,granularity,total_params,active_params_per_token,ffn_active_params_per_token,"
+       "fwd_flops_per_token,bwd_flops_per_token,train_flops_per_token,steps,tokens,training_flops,final_val_loss,"
+       "best_val_loss,tokens_per_s,wall_s,peak_rss_mb,threads,device,commit,date\n";
+  for (const SweepRow& r : rows) {
+    if (!r.finished) continue;
+    s << r.name << "," << r.seed << "," << r.config.model.ffn << "," << granularity(r) << "," << r.acc.total_params
+      << "," << r.acc.active_params << "," << r.acc.ffn_active_params << "," << fmt("%.0f", r.acc.forward_flops())
+      << "," << fmt("%.0f", r.acc.backward_flops()) << "," << fmt("%.0f", r.acc.train_flops()) << "," << r.steps
+      << "," << r.tokens << "," << fmt("%.6e", r.training_flops()) << "," << fmt("%.6f", r.final_val_loss) << ","
+      << fmt("%.6f", r.best_val_loss) << "," << fmt("%.1f", r.tokens_per_s) << "," << fmt("%.1f", r.wall_s) << ","
+      << fmt("%.1f", r.peak_rss_mb) << "," << r.threads << "," << csv_field(r.device) << "," << csv_field(r.commit)
+      << "," << csv_field(r.date) << "\n";
   }
   return s.str();
 }
 
-// How far apart the variants' FFN active parameters per token are: what a granularity sweep holds fixed.
-std::string matching_line(const std::vector<const SweepRow*>& rows) {
-  auto [lo, hi] = std::minmax_element(rows.begin(), rows.end(), [](const SweepRow* a, const SweepRow* b) {
-    return a->acc.ffn_active_params < b->acc.ffn_active_params;
-  });
-  double spread = 100.0 * double((*hi)->acc.ffn_active_params - (*lo)->acc.ffn_active_params) /
-                  double((*lo)->acc.ffn_active_params);
-  return "FFN active parameters per token range from " + si(double((*lo)->acc.ffn_active_params)) + " (" +
-         (*lo)->name + ") to " + si(double((*hi)->acc.ffn_active_params)) + " (" + (*hi)->name + "): " +
-         fmt("%.1f", spread) + "% apart.\n";
+std::string csv_number(double v) { return std::isnan(v) ? "" : fmt("%.6f", v); }
+
+std::string summary_csv(const std::vector<VariantSummary>& vs) {
+  std::ostringstream s;
+  s << "variant,ffn,granularity,seeds,final_val_loss_mean,final_val_loss_std,best_val_loss_mean,best_val_loss_std,"
+       "tokens,training_flops,verdict\n";
+  for (const VariantSummary& v : vs)
+    s << v.name << "," << v.first().config.model.ffn << "," << granularity(v.first()) << "," << v.runs.size() << ","
+      << csv_number(v.final_mean) << "," << csv_number(v.final_std) << "," << csv_number(v.best_mean) << ","
+      << csv_number(v.best_std) << "," << fmt("%.0f", v.tokens) << "," << fmt("%.6e", v.training_flops) << ","
+      << v.verdict << "\n";
+  return s.str();
 }
 
-std::string report_md(const Experiment& e, const std::vector<SweepRow>& all, const std::vector<const SweepRow*>& done,
+std::string accounting_csv(const std::vector<VariantSummary>& vs) {
+  std::ostringstream s;
+  s << "variant,part,fwd_flops_per_token,bwd_flops_per_token\n";
+  for (const VariantSummary& v : vs)
+    for (int p = 0; p < kParts; ++p)
+      s << v.name << "," << part_name(Part(p)) << "," << fmt("%.0f", v.first().acc.flops[p].fwd) << ","
+        << fmt("%.0f", v.first().acc.flops[p].bwd) << "\n";
+  return s.str();
+}
+
+std::string pm(double mean, double sd) { return fmt("%.4f", mean) + (std::isnan(sd) ? "" : fmt(" ± %.4f", sd)); }
+
+std::string loss_table(const std::vector<VariantSummary>& vs) {
+  std::ostringstream s;
+  s << "| rank | variant | ffn | G | seeds | final val loss | best val loss | verdict | tokens | training FLOPs | "
+       "params | FFN active/token | train FLOPs/token | tokens/s | wall |\n"
+       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (size_t i = 0; i < vs.size(); ++i) {
+    const VariantSummary& v = vs[i];
+    const Accounting& a = v.first().acc;
+    const std::string b = v.verdict == "best" ? "**" : "";
+    s << "| " << i + 1 << " | " << b << v.name << b << " | " << v.first().config.model.ffn << " | "
+      << granularity(v.first()) << " | " << v.runs.size() << " | " << b << pm(v.final_mean, v.final_std) << b << " | "
+      << pm(v.best_mean, v.best_std) << " | " << b << v.verdict << b << " | " << si(v.tokens) << " | "
+      << si(v.training_flops) << " | " << si(double(a.total_params)) << " | " << si(double(a.ffn_active_params))
+      << " | " << si(a.train_flops()) << " | " << fmt("%.0f", v.tokens_per_s) << " | " << duration(v.wall_s) << " |\n";
+  }
+  return s.str();
+}
+
+// The variants with the least and the most of `what`.
+std::pair<const VariantSummary*, const VariantSummary*> extremes(const std::vector<VariantSummary>& vs,
+                                                                 double VariantSummary::*what) {
+  auto [lo, hi] = std::minmax_element(vs.begin(), vs.end(),
+                                      [&](const VariantSummary& a, const VariantSummary& b) { return a.*what < b.*what; });
+  return {&*lo, &*hi};
+}
+
+// "## At equal training FLOPs" or "## At equal tokens": the table when every variant trained on
+// the same amount of it (within 1%: an iso-FLOP budget rounds each variant down to whole steps),
+// otherwise why not.
+std::string comparison(const std::vector<VariantSummary>& vs, double VariantSummary::*what, const std::string& title,
+                       const std::string& noun, const std::string& budget_key) {
+  std::ostringstream s;
+  s << "## At equal " << title << "\n\n";
+  auto [lo, hi] = extremes(vs, what);
+  if (lo->*what > 0 && hi->*what / (lo->*what) - 1.0 <= 0.01) return s.str() + loss_table(vs) + "\n";
+  s << "Not compared: the variants trained on different " << noun << " (" << si(lo->*what) << ", " << lo->name
+    << ", to " << si(hi->*what) << ", " << hi->name << "). A loss read at equal " << noun
+    << " would come from part-way through some variants' learning-rate schedules; to compare at equal " << noun
+    << ", run the sweep with `" << budget_key << "` as its budget.\n\n";
+  return s.str();
+}
+
+std::string flop_split_table(const std::vector<VariantSummary>& vs) {
+  std::ostringstream s;
+  s << "FLOPs per token, forward / backward (training = forward + backward):\n\n| variant | G |";
+  for (int p = 0; p < kParts; ++p) s << " " << part_name(Part(p)) << " |";
+  s << " forward | backward | training |\n|---|---|";
+  for (int p = 0; p < kParts + 3; ++p) s << "---|";
+  s << "\n";
+  for (const VariantSummary& v : vs) {
+    const Accounting& a = v.first().acc;
+    s << "| " << v.name << " | " << granularity(v.first()) << " |";
+    for (const Flops& f : a.flops) s << " " << (f.fwd == 0 && f.bwd == 0 ? "-" : si(f.fwd) + " / " + si(f.bwd)) << " |";
+    s << " " << si(a.forward_flops()) << " | " << si(a.backward_flops()) << " | " << si(a.train_flops()) << " |\n";
+  }
+  return s.str();
+}
+
+std::string runs_table(const std::vector<SweepRow>& rows) {
+  std::ostringstream s;
+  s << "| variant | seed | steps | tokens | final val loss | best val loss | tokens/s | wall | peak RSS | trained |\n"
+       "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const SweepRow& r : rows)
+    if (r.finished)
+      s << "| " << r.name << " | " << r.seed << " | " << r.steps << " | " << si(double(r.tokens)) << " | "
+        << fmt("%.4f", r.final_val_loss) << " | " << fmt("%.4f", r.best_val_loss) << " | "
+        << fmt("%.0f", r.tokens_per_s) << " | " << duration(r.wall_s) << " | " << fmt("%.0f MB", r.peak_rss_mb)
+        << " | " << r.date << ", " << r.commit << ", " << r.device << ", " << r.threads << " threads |\n";
+  return s.str();
+}
+
+// How far apart the variants' FFN active parameters per token are: what a granularity sweep holds fixed.
+std::string matching_line(const std::vector<VariantSummary>& vs) {
+  auto [lo, hi] = std::minmax_element(vs.begin(), vs.end(), [](const VariantSummary& a, const VariantSummary& b) {
+    return a.first().acc.ffn_active_params < b.first().acc.ffn_active_params;
+  });
+  const double l = double(lo->first().acc.ffn_active_params), h = double(hi->first().acc.ffn_active_params);
+  return "FFN active parameters per token range from " + si(l) + " (" + lo->name + ") to " + si(h) + " (" + hi->name +
+         "): " + fmt("%.1f", 100.0 * (h - l) / l) + "% apart.\n";
+}
+
+const char* kRules =
+    "Mean ± sample standard deviation over the seeds. A variant is **best** only where its mean final validation "
+    "loss beats every other's by more than the two variants' spread (the sum of their standard deviations); the "
+    "leader and every variant within that spread of it are **tied** (with one seed there is no spread: tied).\n\n"
+    "Counting rules (experiments/run/accounting.h): parameters include embeddings; active parameters per token "
+    "exclude the embeddings and include routers, PEER query nets and sub-keys; FFN active counts expert weights only "
+    "(top_k experts, PEER's h*k rows of U and V); G = active expert parameters / parameters of one expert (dense 1, "
+    "MoE top_k, PEER heads x top_k); FLOPs are 2 per multiply-add (plus PEER's candidate sums and MoE dispatch "
+    "work), attention over a full causal window, forward and backward counted apart from what the code computes "
+    "(a GEMM's backward is dX and dW; PEER's backward touches only the retrieved sub-keys and expert rows); training "
+    "FLOPs = forward + backward; tokens = steps x batch x block.\n";
+
+std::string report_md(const Experiment& e, const std::vector<SweepRow>& rows, const std::vector<VariantSummary>& vs,
                       const std::vector<std::string>& pngs) {
   const Provenance now = current_provenance(e.base);
   std::ostringstream s;
   s << "# Sweep: " << e.path << "\n\n";
   if (!e.description.empty()) s << e.description << "\n\n";
-  s << "- budget: " << e.budget.describe() << "\n- written: " << now.date << "\n- commit: " << now.commit
-    << "\n- device: " << now.device << "\n- threads: " << now.threads << "\n\n";
-  s << "## Results (sorted by final validation loss)\n\n";
-  if (done.empty()) s << "No variant has finished yet.\n";
-  else s << results_table(done) << "\n" << matching_line(done);
+  std::string seeds;
+  for (int64_t x : e.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(x);
+  s << "- budget: " << e.budget.describe() << "\n- seeds: " << (seeds.empty() ? "each variant's train.seed" : seeds)
+    << "\n- written: " << now.date << "\n- commit: " << now.commit << "\n- device: " << now.device
+    << "\n- threads: " << now.threads << "\n\n";
+  if (vs.empty()) s << "No variant has finished yet.\n\n";
+  else
+    s << comparison(vs, &VariantSummary::training_flops, "training FLOPs", "numbers of training FLOPs", "flops = F")
+      << comparison(vs, &VariantSummary::tokens, "tokens", "numbers of tokens", "tokens = N") << matching_line(vs)
+      << "\n";
   std::string missing;
-  for (const SweepRow& r : all)
-    if (!r.finished) missing += (missing.empty() ? "" : ", ") + r.name;
-  if (!missing.empty()) s << "\nNot finished: " << missing << " (run the same command again to continue).\n";
-
-  s << "\nCounting rules (experiments/run/accounting.h): parameters include embeddings; active parameters per token "
-       "exclude the embeddings and include routers, PEER query nets and sub-keys; FFN active counts expert weights "
-       "only (top_k experts, PEER's h*k rows of U and V); FLOPs are 2 per multiply-add (plus PEER's candidate sums), "
-       "attention over a full causal window; training FLOPs = 3 x forward; tokens = steps x batch x block.\n";
+  for (const SweepRow& r : rows)
+    if (!r.finished) missing += (missing.empty() ? "" : ", ") + r.name + " seed " + std::to_string(r.seed);
+  if (!missing.empty()) s << "Not finished: " << missing << " (run the same command again to continue).\n\n";
+  s << kRules;
+  if (!vs.empty()) s << "\n## FLOPs per token by component\n\n" << flop_split_table(vs);
   if (!pngs.empty()) {
-    s << "\n## Plots\n\n";
+    s << "\n## Plots\n\nMean over seeds; error bars: ± one standard deviation.\n\n";
     for (const std::string& p : pngs) s << "![" << p << "](" << p << ")\n";
   }
+  if (!vs.empty()) s << "\n## Runs\n\n" << runs_table(rows);
   s << "\n## Variants\n\n";
-  for (const SweepRow& r : all) {
+  for (const Job& v : e.jobs) {
     std::string sets;
-    for (const std::string& x : r.sets) sets += (sets.empty() ? "" : ", ") + std::string("`") + x + "`";
-    s << "- **" << r.name << "**: " << (sets.empty() ? "the base config" : sets)
-      << (r.finished ? " (trained " + r.date + ", commit " + r.commit + ", " + r.device + ", " +
-                           std::to_string(r.threads) + " threads)"
-                     : " (not finished)")
-      << "\n";
+    for (const std::string& x : v.sets) sets += (sets.empty() ? "" : ", ") + std::string("`") + x + "`";
+    s << "- **" << v.name << "**: " << (sets.empty() ? "the base config" : sets) << "\n";
   }
   s << "\n## Resolved base config\n\n```toml\n" << to_toml(e.base) << "```\n";
   return s.str();
@@ -137,14 +229,12 @@ void load_sweep_results(SweepRow& row, const std::string& dir) {
 }
 
 void write_sweep_report(const Experiment& e, const std::vector<SweepRow>& rows, const std::string& out_dir) {
-  std::vector<const SweepRow*> done;
-  for (const SweepRow& r : rows)
-    if (r.finished) done.push_back(&r);
-  std::stable_sort(done.begin(), done.end(),
-                   [](const SweepRow* a, const SweepRow* b) { return a->final_val_loss < b->final_val_loss; });
-  write_file_atomic((fs::path(out_dir) / "results.csv").string(), results_csv(done));
-  std::vector<std::string> pngs = write_sweep_plots(rows, out_dir);
-  write_file_atomic((fs::path(out_dir) / "report.md").string(), report_md(e, rows, done, pngs));
+  const std::vector<VariantSummary> vs = summarize_variants(rows);
+  write_file_atomic((fs::path(out_dir) / "results.csv").string(), results_csv(rows));
+  write_file_atomic((fs::path(out_dir) / "results_summary.csv").string(), summary_csv(vs));
+  write_file_atomic((fs::path(out_dir) / "accounting.csv").string(), accounting_csv(vs));
+  std::vector<std::string> pngs = write_sweep_plots(vs, out_dir);
+  write_file_atomic((fs::path(out_dir) / "report.md").string(), report_md(e, rows, vs, pngs));
 }
 
 }  // namespace peer

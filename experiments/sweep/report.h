@@ -1,6 +1,9 @@
-// The outputs of a sweep (experiments/README.md): OUT/results.csv (one row per finished variant, with
-// where and when it ran), OUT/report.md (the table sorted by final val loss, the best marked, the
-// accounting rules, the resolved base config) and the gnuplot plots (sweep/plots.h).
+// The outputs of a sweep (experiments/README.md): OUT/results.csv (one row per finished
+// (variant, seed), with where and when it ran), OUT/results_summary.csv (per variant: mean and
+// standard deviation over seeds, the verdict), OUT/accounting.csv (FLOPs per token by component),
+// OUT/report.md (final losses at equal training FLOPs and at equal tokens in separate tables,
+// best or tied by the seeds' spread (summary.h), the FLOP split, the accounting rules, the
+// resolved base config) and the gnuplot plots (sweep/plots.h).
 #pragma once
 
 #include <string>
@@ -12,10 +15,12 @@
 
 namespace peer {
 
+// One job of a sweep: a variant trained with one seed.
 struct SweepRow {
-  std::string name;
+  std::string name;               // the variant
+  int64_t seed = 0;               // its train.seed
   std::vector<std::string> sets;  // the variant's overrides
-  Config config;                  // resolved, budget applied
+  Config config;                  // resolved, budget and seed applied
   Accounting acc;
   bool finished = false;  // summary.json exists; the fields below are read from it
   int64_t steps = 0, tokens = 0;
@@ -34,7 +39,7 @@ struct SweepRow {
 // Reads DIR/summary.json (when present) and the val rows of DIR/metrics.jsonl into `row`.
 void load_sweep_results(SweepRow& row, const std::string& dir);
 
-// Writes results.csv, report.md and the plots into out_dir.
+// Writes results.csv, results_summary.csv, accounting.csv, report.md and the plots into out_dir.
 void write_sweep_report(const Experiment& e, const std::vector<SweepRow>& rows, const std::string& out_dir);
 
 }  // namespace peer

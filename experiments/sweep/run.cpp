@@ -1,13 +1,13 @@
 #include "experiments/sweep/run.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <sstream>
 
-#include "experiments/jobs/queue.h"
 #include "experiments/jobs/report_format.h"
 #include "experiments/run/accounting.h"
 #include "experiments/run/device.h"
@@ -17,6 +17,7 @@
 #include "experiments/run/run_folder.h"
 #include "experiments/run/trainer.h"
 #include "experiments/sweep/report.h"
+#include "experiments/sweep/summary.h"
 
 namespace fs = std::filesystem;
 
@@ -24,12 +25,13 @@ namespace peer {
 
 namespace {
 
-// A sweep's jobs as planned: variant i is e.jobs[i], rows[i] its resolved config and accounting
-// (and its results once done).
+// A sweep's jobs as planned, variant-major (variant v's seeds one after the other): rows[i] is
+// job i's resolved config and accounting (and its results once done).
 struct SweepPlan {
   std::vector<SweepRow> rows;
+  std::vector<std::string> dirs;
   std::vector<JobState> states;
-  std::vector<int64_t> start_steps;  // of the checkpoint a resumed variant continues from
+  std::vector<int64_t> start_steps;  // of the checkpoint a resumed job continues from
 };
 
 std::string data_key(const DataConfig& d) {
@@ -40,7 +42,22 @@ std::string data_key(const DataConfig& d) {
   return k;
 }
 
-SweepPlan plan(const Experiment& e, const std::string& out, bool plan_only) {
+// What DIR holds for `row`: Done (its results loaded into row), Resume from start_step, or New.
+JobState read_state(SweepRow& row, const std::string& dir, int64_t& start_step) {
+  start_step = 0;
+  const bool done = fs::is_regular_file(fs::path(dir) / "summary.json");
+  if (!done && !fs::is_regular_file(checkpoint_path(dir))) return JobState::New;
+  require_same_config(dir, row.config, "variant '" + row.name + "' seed " + std::to_string(row.seed));
+  if (done) {
+    load_sweep_results(row, dir);
+    return JobState::Done;
+  }
+  start_step = read_checkpoint_info(checkpoint_path(dir)).step;
+  // A checkpoint of the last step without a summary (killed in between) cannot resume.
+  return start_step < row.config.total_steps() ? JobState::Resume : JobState::New;
+}
+
+SweepPlan plan(const Experiment& e, const std::string& out, bool check_device) {
   std::map<std::string, int64_t> vocab;  // by data config: loading a corpus once is enough
   SweepPlan sp;
   for (const Job& v : e.jobs) {
@@ -52,25 +69,17 @@ SweepPlan plan(const Experiment& e, const std::string& out, bool plan_only) {
     if (!vocab.count(key)) vocab[key] = load_run_data(v.config).tokenizer.vocab_size();
     apply_budget(row.config, e.budget, vocab[key], e.path + ": variant '" + v.name + "'");
     row.acc = account(row.config, vocab[key]);
-    if (!plan_only) run_device(row.config, "[sweep] variant '" + v.name + "':");
-    const std::string dir = job_dir(out, "variant", v.name);
-    JobState state = JobState::New;
-    int64_t start_step = 0;
-    const bool done = fs::is_regular_file(fs::path(dir) / "summary.json");
-    if (done || fs::is_regular_file(checkpoint_path(dir))) {
-      require_same_config(dir, row.config, "variant '" + row.name + "'");
-      if (done) {
-        state = JobState::Done;
-        load_sweep_results(row, dir);
-      } else {
-        start_step = read_checkpoint_info(checkpoint_path(dir)).step;
-        // A checkpoint of the last step without a summary (killed in between) cannot resume.
-        state = start_step < row.config.total_steps() ? JobState::Resume : JobState::New;
-      }
+    if (check_device) run_device(row.config, "[sweep] variant '" + v.name + "':");
+    for (int64_t seed : job_seeds(e, v)) {
+      SweepRow job = row;
+      job.seed = seed;
+      job.config.train.seed = seed;
+      sp.dirs.push_back(job_dir(out, "variant", v.name) + "/seed-" + std::to_string(seed));
+      int64_t start = 0;
+      sp.states.push_back(read_state(job, sp.dirs.back(), start));
+      sp.start_steps.push_back(start);
+      sp.rows.push_back(std::move(job));
     }
-    sp.rows.push_back(std::move(row));
-    sp.states.push_back(state);
-    sp.start_steps.push_back(start_step);
   }
   return sp;
 }
@@ -82,9 +91,10 @@ double remaining_flops(const SweepPlan& sp, size_t i) {
          double(c.total_steps() - (sp.states[i] == JobState::Resume ? sp.start_steps[i] : 0));
 }
 
-// Sweep ETA from the FLOP rates (training FLOPs per second of wall time) of finished variants,
-// per FFN kind where one has finished (dense, MoE and PEER differ several-fold on a CPU).
-std::string sweep_eta(const SweepPlan& sp, size_t from) {
+// Sweep ETA (of this process's jobs) from the FLOP rates (training FLOPs per second of wall
+// time) of finished jobs, per FFN kind where one has finished (dense, MoE and PEER differ
+// several-fold on a CPU).
+std::string sweep_eta(const SweepPlan& sp, size_t from, const Shard& shard) {
   std::map<std::string, std::pair<double, double>> by_ffn;  // ffn -> (FLOPs, seconds)
   std::pair<double, double> total{0, 0};
   for (const SweepRow& row : sp.rows)
@@ -93,10 +103,10 @@ std::string sweep_eta(const SweepPlan& sp, size_t from) {
       r.first += row.training_flops(), r.second += row.wall_s;
       total.first += row.training_flops(), total.second += row.wall_s;
     }
-  if (total.second <= 0) return "known after the first variant";
+  if (total.second <= 0) return "known after the first job";
   double eta = 0;
   for (size_t i = from; i < sp.rows.size(); ++i) {
-    if (sp.states[i] == JobState::Done) continue;
+    if (sp.states[i] == JobState::Done || !shard.has(i)) continue;
     auto it = by_ffn.find(sp.rows[i].config.model.ffn);
     const auto& r = it != by_ffn.end() ? it->second : total;
     eta += remaining_flops(sp, i) * r.second / r.first;
@@ -104,79 +114,108 @@ std::string sweep_eta(const SweepPlan& sp, size_t from) {
   return "~" + duration(eta);
 }
 
-void announce(const SweepPlan& sp, size_t i) {
+std::string job_name(const SweepRow& r) { return r.name + " seed " + std::to_string(r.seed); }
+
+void announce(const SweepPlan& sp, size_t i, const Shard& shard) {
   const SweepRow& row = sp.rows[i];
-  const Config& c = row.config;
   std::ostringstream s;
-  s << "[run] variant " << i + 1 << "/" << sp.rows.size() << " '" << row.name << "' (" << c.model.ffn;
-  if (row.acc.granularity) s << ", G " << *row.acc.granularity;
-  s << "): " << c.total_steps() << " steps, " << row.acc.total_params << " params, " << row.acc.active_params
-    << " active/token, " << row.acc.train_flops() << " train FLOPs/token";
+  s << "[run] job " << i + 1 << "/" << sp.rows.size() << " '" << job_name(row) << "' (" << row.config.model.ffn
+    << ", G " << row.acc.granularity << "): " << row.config.total_steps() << " steps, " << row.acc.total_params
+    << " params, " << row.acc.active_params << " active/token, " << row.acc.train_flops() << " train FLOPs/token";
   if (sp.states[i] == JobState::Resume) s << "; resuming from its checkpoint at step " << sp.start_steps[i];
-  s << " | sweep ETA " << sweep_eta(sp, i) << "\n";
+  s << " | sweep ETA " << sweep_eta(sp, i, shard) << "\n";
   std::cerr << s.str();
 }
 
-void print_plan(const SweepPlan& sp) {
-  std::printf("%-16s %-6s %6s %7s %10s %12s %12s %14s %14s %12s  %s\n", "variant", "ffn", "G", "steps", "tokens",
-              "params", "active/tok", "FFN active/tok", "fwd FLOPs/tok", "train FLOPs", "state");
+// Per variant: its shape and budget, the state of each seed's job (with its shard when
+// sharded), then FLOPs per token by component.
+void print_plan(const SweepPlan& sp, const Shard& shard) {
+  std::printf("%-16s %-6s %6s %7s %10s %10s %10s %10s %11s  %s\n", "variant", "ffn", "G", "steps", "tokens", "params",
+              "active/tok", "FFN act/tok", "train FLOPs", "jobs (seed: state)");
   for (size_t i = 0; i < sp.rows.size(); ++i) {
     const SweepRow& r = sp.rows[i];
-    const int64_t tokens = r.config.total_steps() * r.config.train.batch_size * r.config.model.block_size;
-    std::printf("%-16s %-6s %6s %7ld %10ld %12ld %12ld %14ld %14.0f %12.4g  %s\n", r.name.c_str(),
-                r.config.model.ffn.c_str(), r.acc.granularity ? std::to_string(int64_t(*r.acc.granularity)).c_str() : "-",
-                long(r.config.total_steps()), long(tokens), long(r.acc.total_params), long(r.acc.active_params),
-                long(r.acc.ffn_active_params), r.acc.forward_flops(), r.acc.train_flops() * double(tokens),
-                state_name(sp.states[i]));
+    if (i > 0 && sp.rows[i - 1].name == r.name) continue;
+    const double tokens = double(r.config.total_steps() * r.config.train.batch_size * r.config.model.block_size);
+    std::string jobs;
+    for (size_t j = i; j < sp.rows.size() && sp.rows[j].name == r.name; ++j)
+      jobs += (jobs.empty() ? "" : ", ") + std::to_string(sp.rows[j].seed) + ": " + state_name(sp.states[j]) +
+              (shard.count > 1 ? (shard.has(j) ? " (this shard)" : " (other shard)") : "");
+    std::printf("%-16s %-6s %6s %7ld %10s %10s %10s %10s %11s  %s\n", r.name.c_str(), r.config.model.ffn.c_str(),
+                fmt("%g", r.acc.granularity).c_str(), long(r.config.total_steps()), si(tokens).c_str(),
+                si(double(r.acc.total_params)).c_str(), si(double(r.acc.active_params)).c_str(),
+                si(double(r.acc.ffn_active_params)).c_str(), si(r.acc.train_flops() * tokens).c_str(), jobs.c_str());
+  }
+  std::printf("\nFLOPs per token by component, forward/backward (experiments/run/accounting.h):\n%-16s", "variant");
+  for (int p = 0; p < kParts; ++p) std::printf(" %13s", part_name(Part(p)));
+  std::printf(" %13s\n", "total");
+  for (size_t i = 0; i < sp.rows.size(); ++i) {
+    const Accounting& a = sp.rows[i].acc;
+    if (i > 0 && sp.rows[i - 1].name == sp.rows[i].name) continue;
+    std::printf("%-16s", sp.rows[i].name.c_str());
+    for (const Flops& f : a.flops) std::printf(" %13s", (si(f.fwd) + "/" + si(f.bwd)).c_str());
+    std::printf(" %13s\n", (si(a.forward_flops()) + "/" + si(a.backward_flops())).c_str());
   }
 }
 
-// The finished variants, best first, on stdout (report.md has the full table).
+// The finished variants, best mean first, on stdout (report.md has the full tables).
 void print_ranking(const std::vector<SweepRow>& rows) {
-  std::vector<const SweepRow*> done;
-  for (const SweepRow& r : rows)
-    if (r.finished) done.push_back(&r);
-  std::stable_sort(done.begin(), done.end(),
-                   [](const SweepRow* a, const SweepRow* b) { return a->final_val_loss < b->final_val_loss; });
-  std::printf("%-16s %-6s %8s %14s %14s %12s %10s\n", "variant", "ffn", "G", "FFN active/tok", "train FLOPs",
-              "final val", "wall");
-  for (const SweepRow* r : done)
-    std::printf("%-16s %-6s %8s %14ld %14.4g %12.4f %10s\n", r->name.c_str(), r->config.model.ffn.c_str(),
-                r->acc.granularity ? std::to_string(int64_t(*r->acc.granularity)).c_str() : "-",
-                long(r->acc.ffn_active_params), r->training_flops(), r->final_val_loss, duration(r->wall_s).c_str());
+  std::printf("%-16s %-6s %6s %5s %14s %14s %18s %8s\n", "variant", "ffn", "G", "seeds", "FFN active/tok",
+              "train FLOPs", "final val (mean)", "verdict");
+  for (const VariantSummary& v : summarize_variants(rows))
+    std::printf("%-16s %-6s %6s %5zu %14ld %14.4g %11.4f %6s %8s\n", v.name.c_str(),
+                v.first().config.model.ffn.c_str(), fmt("%g", v.first().acc.granularity).c_str(), v.runs.size(),
+                long(v.first().acc.ffn_active_params), v.training_flops, v.final_mean,
+                std::isnan(v.final_std) ? "" : fmt("±%.4f", v.final_std).c_str(), v.verdict.c_str());
 }
 
-// Trains variant i through the Trainer (a resumed one from its checkpoint).
-int run_variant(SweepPlan& sp, size_t i, const std::string& dir) {
+// Trains job i through the Trainer (a resumed one from its checkpoint).
+int run_job(SweepPlan& sp, size_t i) {
   SweepRow& row = sp.rows[i];
-  Trainer trainer(row.config, dir, sp.states[i] == JobState::Resume);
+  Trainer trainer(row.config, sp.dirs[i], sp.states[i] == JobState::Resume);
   const RunResult r = trainer.run();
   if (r.exit_code != kExitOk) return r.exit_code;
-  load_sweep_results(row, dir);
-  std::fprintf(stderr, "[run] '%s' finished: val loss %.4f (best %.4f) in %s\n", row.name.c_str(),
+  load_sweep_results(row, sp.dirs[i]);
+  std::fprintf(stderr, "[run] '%s' finished: val loss %.4f (best %.4f) in %s\n", job_name(row).c_str(),
                row.final_val_loss, row.best_val_loss, duration(row.wall_s).c_str());
   return kExitOk;
 }
 
+// The report of every job finished on disk (other processes' too).
+void write_report(const Experiment& e, SweepPlan& sp, const std::string& out_dir) {
+  for (size_t i = 0; i < sp.rows.size(); ++i) load_sweep_results(sp.rows[i], sp.dirs[i]);
+  write_sweep_report(e, sp.rows, out_dir);
+}
+
 }  // namespace
 
-int run_sweep(const Experiment& e, const std::string& out_dir, bool plan_only) {
+int run_sweep(const Experiment& e, const std::string& out_dir, const RunMode& mode) {
   install_interrupt_handler();
-  SweepPlan sp = plan(e, out_dir, plan_only);
-  if (plan_only) {
-    print_plan(sp);
+  SweepPlan sp = plan(e, out_dir, !mode.plan && !mode.report);
+  if (mode.plan) {
+    print_plan(sp, mode.shard);
+    return kExitOk;
+  }
+  if (mode.report) {
+    fs::create_directories(out_dir);
+    write_report(e, sp, out_dir);
+    std::cerr << "[run] wrote " << out_dir << "/results.csv, report.md and plots from the finished jobs\n";
+    print_ranking(sp.rows);
     return kExitOk;
   }
   JobKind kind;
-  kind.noun = "variant";
-  kind.intro = "[run] sweep " + e.path + ": " + std::to_string(e.jobs.size()) + " variants into " + out_dir +
-               " | budget " + e.budget.describe() + "\n";
+  kind.noun = "job";
+  kind.intro = "[run] sweep " + e.path + ": " + std::to_string(e.jobs.size()) + " variants, " +
+               std::to_string(sp.rows.size()) + " jobs into " + out_dir + " | budget " + e.budget.describe() +
+               (mode.shard.count > 1 ? " | shard " + mode.shard.describe() : "") + "\n";
+  for (const SweepRow& r : sp.rows) kind.names.push_back(job_name(r));
+  kind.dirs = sp.dirs;
+  kind.reload = [&](size_t i) { return read_state(sp.rows[i], sp.dirs[i], sp.start_steps[i]); };
   kind.done_note = [&](size_t i) { return fmt(" (final val loss %.4f)", sp.rows[i].final_val_loss); };
-  kind.announce = [&](size_t i) { announce(sp, i); };
-  kind.run = [&](size_t i) { return run_variant(sp, i, job_dir(out_dir, kind.noun, e.jobs[i].name)); };
-  kind.write_report = [&] { write_sweep_report(e, sp.rows, out_dir); };
+  kind.announce = [&](size_t i) { announce(sp, i, mode.shard); };
+  kind.run = [&](size_t i) { return run_job(sp, i); };
+  kind.write_report = [&] { write_report(e, sp, out_dir); };
   kind.summarize = [&] { print_ranking(sp.rows); };
-  return run_jobs(e, out_dir, sp.states, kind);
+  return run_jobs(e, out_dir, sp.states, kind, mode.shard);
 }
 
 }  // namespace peer
