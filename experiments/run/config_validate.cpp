@@ -31,6 +31,8 @@ void validate_memory(const Config& c) {
   require(p.d_key >= 2 && p.d_key % 2 == 0, "pkm.d_key", std::to_string(p.d_key) + " must be even and >= 2");
   require(p.top_k >= 1 && p.top_k <= std::min(n1, n2), "pkm.top_k",
           std::to_string(p.top_k) + " must be in [1, min(n1, n2) = " + std::to_string(std::min(n1, n2)) + "]");
+  require(c.model.ffn != "memory_plus" || !c.memory_plus.qk_norm || p.d_key >= 4, "pkm.d_key",
+          "must be >= 4 with memory_plus.qk_norm (a LayerNorm over one element is 0)");
   require(p.value_dim >= 0, "pkm.value_dim", "must be >= 1 (or 0 for model.n_embd)");
   require(c.model.ffn != "pkm" || c.pkm_value_dim() == c.model.n_embd, "pkm.value_dim",
           std::to_string(p.value_dim) + " must equal model.n_embd = " + std::to_string(c.model.n_embd) +
