@@ -63,6 +63,31 @@ SlotCost peer_slot(const Config& c) {
   return s;
 }
 
+// PKM and Memory+ (ffn = pkm, memory_plus): the query net (its BatchNorm, Memory+'s query
+// LayerNorm), every sub-key of every key set (all are scored) and the candidate sums go to
+// `routing`; the h*k value rows read (one PKM expert each: nominal, a row read by two heads counts
+// twice) and Memory+'s gate W1 and projection W2 go to `ffn`. values_counted: the value table is
+// shared (memory_plus.shared_pool) and an earlier block already counted its parameters.
+SlotCost memory_slot(const Config& c, bool values_counted) {
+  const int64_t d = c.model.n_embd, h = c.pkm.heads, k = c.pkm.top_k, dk = c.pkm.d_key, vd = c.pkm_value_dim();
+  const bool plus = c.model.ffn == "memory_plus";
+  auto [n1, n2] = c.pkm_sides();
+  SlotCost s;
+  Cost query = linear(d, h * dk, false);
+  int64_t norms = (c.pkm.query_batchnorm ? 2 * h * dk : 0) + (plus && c.memory_plus.qk_norm ? 2 * (dk / 2) : 0);
+  int64_t keys = (c.pkm.shared_keys ? 1 : h) * (n1 + n2) * (dk / 2);
+  double sub_scores = 2.0 * double(h * (n1 + n2) * (dk / 2));
+  double candidates = double(h * product_key_candidates(n1, n2, k));
+  s.routing = {query.params + norms + keys, query.active + norms + keys, query.flops + sub_scores + candidates};
+  s.ffn = {values_counted ? 0 : n1 * n2 * vd, h * k * vd, 2.0 * double(h * k * vd)};
+  if (plus) {
+    Cost gate = linear(d, vd, true), out = linear(vd, d, true);
+    s.ffn = {s.ffn.params + gate.params + out.params, s.ffn.active + gate.active + out.active,
+             s.ffn.flops + gate.flops + out.flops};
+  }
+  return s;
+}
+
 }  // namespace
 
 int64_t product_key_candidates(int64_t n1, int64_t n2, int64_t k) {
@@ -77,6 +102,7 @@ Accounting account(const Config& c, int64_t vocab_size) {
   Accounting a;
   a.embedding_params = V * d + T * d;
   int64_t active = 0, params = a.embedding_params;
+  bool memory_seen = false;  // a PKM / Memory+ block came before (a shared value table counts once)
   for (int64_t layer = 0; layer < c.model.n_layer; ++layer) {
     Cost qkv = linear(d, 3 * d, false), proj = linear(d, d, true);
     int64_t norms = 2 * (2 * d);  // ln1, ln2
@@ -85,7 +111,12 @@ Accounting account(const Config& c, int64_t vocab_size) {
     // Scores and weighted sum: (T+1)/2 keys on average per token, d multiply-adds each over all heads.
     a.attention_flops += qkv.flops + proj.flops + 2.0 * (2.0 * double(d) * double(T + 1) / 2.0);
 
-    SlotCost slot = !c.is_expert_block(layer) ? dense_slot(c) : c.model.ffn == "moe" ? moe_slot(c) : peer_slot(c);
+    const bool memory = c.is_expert_block(layer) && (c.model.ffn == "pkm" || c.model.ffn == "memory_plus");
+    SlotCost slot = memory                      ? memory_slot(c, c.memory_plus.shared_pool && memory_seen)
+                    : !c.is_expert_block(layer) ? dense_slot(c)
+                    : c.model.ffn == "moe"      ? moe_slot(c)
+                                                : peer_slot(c);
+    memory_seen |= memory;
     params += slot.ffn.params + slot.routing.params;
     active += slot.ffn.active + slot.routing.active;
     a.ffn_active_params += slot.ffn.active;
@@ -101,6 +132,8 @@ Accounting account(const Config& c, int64_t vocab_size) {
   if (c.model.ffn == "moe") a.granularity = double(c.d_ff()) / double(c.d_expert());
   // PEER: h heads x top-k experts active per token, each one neuron: G = h * k (the PEER paper).
   if (c.model.ffn == "peer") a.granularity = double(c.peer.heads * c.peer.top_k);
+  // PKM / Memory+: one expert is one value row, h * k of them read per token.
+  if (c.model.ffn == "pkm" || c.model.ffn == "memory_plus") a.granularity = double(c.pkm.heads * c.pkm.top_k);
   return a;
 }
 
