@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/io/safetensors.h"
+#include "experiments/jobs/experiment.h"
 #include "experiments/run/accounting.h"
 #include "experiments/run/checkpoint.h"
 #include "experiments/run/model_factory.h"
@@ -203,5 +204,21 @@ TEST_CASE("freeze-and-add is refused on a model whose expert blocks are PKM or M
     GrowOptions g;
     g.shape = {2, 2};
     CHECK_THROWS_AS(grow_pools_keep_optimizer(*model, g, opt, {}, "run"), InputError);
+  }
+}
+
+// The shipped granularity sweeps hold PKM and Memory+ variants (test_accounting.cpp checks that
+// every variant matches the dense FFN's active parameters within 5%).
+TEST_CASE("granularity sweeps: PKM and Memory+ variants beside dense, MoE and PEER", "[pkm]") {
+  for (const char* file : {"granularity.toml", "granularity-gpu.toml"}) {
+    INFO(file);
+    Experiment e = load_experiment(std::string(PEER_SOURCE_DIR) + "/experiments/configs/" + file);
+    std::set<std::string> kinds;
+    for (const Job& v : e.jobs) {
+      kinds.insert(v.config.model.ffn);
+      if (v.config.model.ffn == "pkm" || v.config.model.ffn == "memory_plus")
+        CHECK(account(v.config, 85).granularity == double(v.config.pkm.heads * v.config.pkm.top_k));
+    }
+    CHECK(kinds == std::set<std::string>{"dense", "moe", "peer", "pkm", "memory_plus"});
   }
 }
