@@ -10,11 +10,8 @@ namespace peer {
 namespace {
 float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
-std::shared_ptr<MemoryValues> checked(std::shared_ptr<MemoryValues> m, const MemoryOptions& o) {
+std::shared_ptr<MemoryValues> checked(std::shared_ptr<MemoryValues> m) {
   if (!m) throw std::invalid_argument("[memory_plus] needs a value table");
-  if (o.top_k > m->shape.size())
-    throw std::invalid_argument("[memory_plus] top_k " + std::to_string(o.top_k) + " exceeds the shared table's " +
-                                std::to_string(m->shape.size()) + " rows");
   return m;
 }
 }  // namespace
@@ -22,7 +19,7 @@ std::shared_ptr<MemoryValues> checked(std::shared_ptr<MemoryValues> m, const Mem
 MemoryPlusLayer::MemoryPlusLayer(const std::string& name, int64_t d, const MemoryOptions& o,
                                  std::shared_ptr<MemoryValues> memory, bool lists_memory, float dropout,
                                  InitScheme init, uint64_t seed, uint64_t stream)
-    : read(name, d, o, checked(std::move(memory), o), lists_memory, init, seed),
+    : read(name, d, o, checked(std::move(memory)), lists_memory, init, seed),
       gate(name + ".gate", d, read.value_dim(), true),
       out(name + ".out", read.value_dim(), d, true),
       name_(name),

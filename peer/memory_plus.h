@@ -19,7 +19,7 @@ class MemoryPlusLayer : public FfnSlot {
  public:
   // memory: the value table (its width is the gate's); lists_memory: whether this layer lists it
   // among its parameters (exactly one of the layers sharing a table does). stream: the Philox
-  // stream of the output dropout. Throws std::invalid_argument when the table cannot serve o.
+  // stream of the output dropout.
   MemoryPlusLayer(const std::string& name, int64_t d, const MemoryOptions& o, std::shared_ptr<MemoryValues> memory,
                   bool lists_memory, float dropout, InitScheme init, uint64_t seed, uint64_t stream = 0);
   const Tensor& forward(const Tensor& x, bool train, uint64_t step) override;  // (T, d) -> (T, d)
