@@ -108,7 +108,9 @@ std::string compare_on_device(const Case& c, uint64_t seed, Device d) {
   return op->compare(c.tol.atol, c.tol.rtol);
 }
 
-std::vector<Case> all_cases() { return join({core_cases(), moe_cases(), peer_cases()}); }
-std::vector<Case> all_perf_cases() { return join({core_perf_cases(), moe_perf_cases(), peer_perf_cases()}); }
+std::vector<Case> all_cases() { return join({core_cases(), moe_cases(), peer_cases(), pkm_cases()}); }
+std::vector<Case> all_perf_cases() {
+  return join({core_perf_cases(), moe_perf_cases(), peer_perf_cases(), pkm_perf_cases()});
+}
 
 }  // namespace peer::optable

@@ -138,9 +138,11 @@ std::string cat(const A&... a) {
 std::vector<Case> core_cases();
 std::vector<Case> moe_cases();
 std::vector<Case> peer_cases();
+std::vector<Case> pkm_cases();
 std::vector<Case> core_perf_cases();
 std::vector<Case> moe_perf_cases();
 std::vector<Case> peer_perf_cases();
+std::vector<Case> pkm_perf_cases();
 std::vector<Case> all_cases();
 std::vector<Case> all_perf_cases();
 

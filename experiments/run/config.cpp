@@ -110,7 +110,7 @@ const std::vector<Field>& schema() {
       field("model.n_layer", &C::model, &ModelConfig::n_layer, "transformer blocks"),
       field("model.block_size", &C::model, &ModelConfig::block_size, "context length in tokens (bytes)"),
       field("model.dropout", &C::model, &ModelConfig::dropout, "dropout probability, in [0, 1): attention weights, attention output and every FFN slot's output (dense, MoE, PEER)"),
-      field("model.ffn", &C::model, &ModelConfig::ffn, "FFN of the expert blocks: dense, moe or peer"),
+      field("model.ffn", &C::model, &ModelConfig::ffn, "FFN of the expert blocks: dense, moe, peer, pkm or memory_plus"),
       field("model.ffn_every", &C::model, &ModelConfig::ffn_every,
             "every n-th block (n-1, 2n-1, ...) holds the expert FFN, the others a dense one"),
       field("model.d_ff", &C::model, &ModelConfig::d_ff, "hidden width of a dense FFN; 0 = 4 * n_embd"),
@@ -142,6 +142,23 @@ const std::vector<Field>& schema() {
       field("peer.key_init_std", &C::peer, &PeerConfig::key_init_std, "std of the product keys; 0 = (d_key/2)^-0.5"),
       field("peer.expert_init_std", &C::peer, &PeerConfig::expert_init_std,
             "std of the expert weights; 0 = n_embd^-0.5"),
+      field("pkm.num_keys", &C::pkm, &PkmConfig::num_keys,
+            "pkm and memory_plus: memory rows (values) N; must be n1 * n2"),
+      field("pkm.n1", &C::pkm, &PkmConfig::n1, "product-key side 1; 0 (with n2 = 0) = sqrt(num_keys)"),
+      field("pkm.n2", &C::pkm, &PkmConfig::n2, "product-key side 2; 0 (with n1 = 0) = sqrt(num_keys)"),
+      field("pkm.heads", &C::pkm, &PkmConfig::heads, "memory read heads; their read-outs are summed"),
+      field("pkm.top_k", &C::pkm, &PkmConfig::top_k,
+            "memory rows each head reads (softmax of their scores); at most min(n1, n2)"),
+      field("pkm.d_key", &C::pkm, &PkmConfig::d_key, "query and key width; even (split into two halves)"),
+      field("pkm.query_batchnorm", &C::pkm, &PkmConfig::query_batchnorm, "batch-normalise the queries (as PKM)"),
+      field("pkm.shared_keys", &C::pkm, &PkmConfig::shared_keys,
+            "one set of product keys for all heads; false = one per head (PKM's default)"),
+      field("pkm.value_dim", &C::pkm, &PkmConfig::value_dim,
+            "width of a memory row; 0 = n_embd (pkm needs n_embd; memory_plus: the gate width)"),
+      field("memory_plus.shared_pool", &C::memory_plus, &MemoryPlusConfig::shared_pool,
+            "ffn = memory_plus only: one value table shared by every memory_plus block (counted and saved once)"),
+      field("memory_plus.qk_norm", &C::memory_plus, &MemoryPlusConfig::qk_norm,
+            "ffn = memory_plus only: LayerNorm on each query half and normalised sub-keys"),
       field("train.steps", &C::train, &TrainConfig::steps, "optimizer steps (when train.tokens = 0)"),
       field("train.tokens", &C::train, &TrainConfig::tokens,
             "when > 0, steps = ceil(tokens / (batch_size * block_size)); 0 = use steps"),
@@ -286,6 +303,8 @@ void resolve(Config& c) {
   // PeerLayer's own defaults, in float, so a resolved config builds the same weights.
   if (c.peer.key_init_std == 0.0) c.peer.key_init_std = default_key_init_std(c.peer.d_key);
   if (c.peer.expert_init_std == 0.0) c.peer.expert_init_std = default_expert_init_std(c.model.n_embd);
+  std::tie(c.pkm.n1, c.pkm.n2) = c.pkm_sides();
+  c.pkm.value_dim = c.pkm_value_dim();
   c.train.steps = c.total_steps();
 }
 
@@ -314,6 +333,12 @@ std::string to_toml(const Config& c) {
 std::pair<int64_t, int64_t> Config::peer_sides() const {
   if (peer.n1 > 0 || peer.n2 > 0) return {peer.n1, peer.n2};
   auto n = int64_t(std::llround(std::sqrt(double(peer.num_experts))));
+  return {n, n};
+}
+
+std::pair<int64_t, int64_t> Config::pkm_sides() const {
+  if (pkm.n1 > 0 || pkm.n2 > 0) return {pkm.n1, pkm.n2};
+  auto n = int64_t(std::llround(std::sqrt(double(pkm.num_keys))));
   return {n, n};
 }
 

@@ -16,7 +16,7 @@ struct ModelConfig {
   int64_t n_layer = 8;
   int64_t block_size = 32;
   double dropout = 0.1;
-  std::string ffn = "dense";  // dense | moe | peer
+  std::string ffn = "dense";  // dense | moe | peer | pkm | memory_plus
   int64_t ffn_every = 1;
   int64_t d_ff = 0;  // 0 = 4 * n_embd
   std::string activation = "relu";
@@ -46,6 +46,25 @@ struct PeerConfig {
   bool query_batchnorm = true;
   double key_init_std = 0.0;     // 0 = (d_key/2)^-0.5
   double expert_init_std = 0.0;  // 0 = n_embd^-0.5
+};
+
+// The product-key memory (Lample et al. 2019) of ffn = "pkm", also the memory ffn = "memory_plus"
+// reads: N = n1 * n2 value rows, h heads each retrieving its top_k rows by product keys.
+struct PkmConfig {
+  int64_t num_keys = 16384;  // memory rows N = n1 * n2
+  int64_t n1 = 0, n2 = 0;    // 0 = sqrt(num_keys)
+  int64_t heads = 4;
+  int64_t top_k = 32;
+  int64_t d_key = 128;
+  bool query_batchnorm = true;
+  bool shared_keys = false;  // one set of product keys for all heads (default: one per head, as PKM)
+  int64_t value_dim = 0;     // width of a value row; 0 = n_embd (what pkm requires)
+};
+
+// Memory+ (Berges et al. 2024) on top of the PKM read-out; valid only with ffn = "memory_plus".
+struct MemoryPlusConfig {
+  bool shared_pool = false;  // one value table for every memory_plus block
+  bool qk_norm = true;       // LayerNorm on each query half, sub-keys normalised
 };
 
 struct TrainConfig {
@@ -79,6 +98,8 @@ struct Config {
   ModelConfig model;
   MoEConfig moe;
   PeerConfig peer;
+  PkmConfig pkm;
+  MemoryPlusConfig memory_plus;
   TrainConfig train;
   DataConfig data;
 
@@ -89,6 +110,9 @@ struct Config {
   int64_t d_expert() const { return moe.d_expert > 0 ? moe.d_expert : d_ff(); }
   // The product-key sides (n1, n2) of the first PEER pool.
   std::pair<int64_t, int64_t> peer_sides() const;
+  // The product-key sides (n1, n2) of the PKM / Memory+ memory, and its value width.
+  std::pair<int64_t, int64_t> pkm_sides() const;
+  int64_t pkm_value_dim() const { return pkm.value_dim > 0 ? pkm.value_dim : model.n_embd; }
   // Whether block `layer` (0-based) holds the expert FFN (ffn_every = n: blocks n-1, 2n-1, ...).
   bool is_expert_block(int64_t layer) const { return model.ffn != "dense" && (layer + 1) % model.ffn_every == 0; }
 };
@@ -100,7 +124,7 @@ Config parse_config(const std::string& text, const std::string& origin, const st
 Config load_config(const std::string& path, const std::vector<std::string>& sets = {});
 void validate(const Config& c);
 // Replaces every value that stands for a derived one (0 = auto: model.d_ff, moe.d_expert, peer.n1
-// and n2, the PEER init scales; train.steps when train.tokens is set) by the value the run uses.
+// and n2, the PEER init scales, pkm.n1, n2 and value_dim; train.steps when train.tokens is set) by the value the run uses.
 void resolve(Config& c);
 // The config with its paths (data.dir, data.files) made absolute against the working directory,
 // as a run folder stores it: eval, sample and resume then work from any directory.

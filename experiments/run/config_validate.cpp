@@ -16,6 +16,36 @@ void one_of(const std::string& value, const std::set<std::string>& allowed, cons
   for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
   require(allowed.count(value) > 0, key, "'" + value + "' is not one of " + list);
 }
+
+// [pkm] (the memory of ffn = pkm and memory_plus) and [memory_plus] (that kind only).
+void validate_memory(const Config& c) {
+  const PkmConfig& p = c.pkm;
+  require(p.num_keys >= 1, "pkm.num_keys", "must be >= 1");
+  require(p.n1 >= 0 && p.n2 >= 0 && (p.n1 > 0) == (p.n2 > 0), "pkm.n1",
+          "give both pkm.n1 and pkm.n2 (> 0), or neither (n1 = n2 = sqrt(num_keys))");
+  auto [n1, n2] = c.pkm_sides();
+  require(n1 * n2 == p.num_keys, "pkm.num_keys",
+          std::to_string(p.num_keys) + " is not n1 * n2 = " + std::to_string(n1) + " * " + std::to_string(n2) +
+              (p.n1 > 0 ? "" : " (not a perfect square: set pkm.n1 and pkm.n2)"));
+  require(p.heads >= 1, "pkm.heads", "must be >= 1");
+  require(p.d_key >= 2 && p.d_key % 2 == 0, "pkm.d_key", std::to_string(p.d_key) + " must be even and >= 2");
+  require(p.top_k >= 1 && p.top_k <= std::min(n1, n2), "pkm.top_k",
+          std::to_string(p.top_k) + " must be in [1, min(n1, n2) = " + std::to_string(std::min(n1, n2)) + "]");
+  require(c.model.ffn != "memory_plus" || !c.memory_plus.qk_norm || p.d_key >= 4, "pkm.d_key",
+          "must be >= 4 with memory_plus.qk_norm (a LayerNorm over one element is 0)");
+  require(p.value_dim >= 0, "pkm.value_dim", "must be >= 1 (or 0 for model.n_embd)");
+  require(c.model.ffn != "pkm" || c.pkm_value_dim() == c.model.n_embd, "pkm.value_dim",
+          std::to_string(p.value_dim) + " must equal model.n_embd = " + std::to_string(c.model.n_embd) +
+              " with model.ffn = \"pkm\" (its read-out is the block's output; memory_plus projects it)");
+  // Memory+ options elsewhere would be silently ignored: refused instead.
+  const MemoryPlusConfig defaults;
+  auto memory_plus_only = [&](bool changed, const std::string& key) {
+    require(!changed || c.model.ffn == "memory_plus", key,
+            "applies to model.ffn = \"memory_plus\" only (model.ffn is \"" + c.model.ffn + "\")");
+  };
+  memory_plus_only(c.memory_plus.shared_pool != defaults.shared_pool, "memory_plus.shared_pool");
+  memory_plus_only(c.memory_plus.qk_norm != defaults.qk_norm, "memory_plus.qk_norm");
+}
 }  // namespace
 
 void validate(const Config& c) {
@@ -27,7 +57,7 @@ void validate(const Config& c) {
   require(m.n_layer >= 1, "model.n_layer", "must be >= 1");
   require(m.block_size >= 1, "model.block_size", "must be >= 1");
   require(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout", "must be in [0, 1)");
-  one_of(m.ffn, {"dense", "moe", "peer"}, "model.ffn");
+  one_of(m.ffn, {"dense", "moe", "peer", "pkm", "memory_plus"}, "model.ffn");
   require(m.ffn_every >= 1, "model.ffn_every", "must be >= 1");
   require(m.d_ff >= 0, "model.d_ff", "must be >= 1 (or 0 for 4 * n_embd)");
   one_of(m.activation, {"relu", "gelu"}, "model.activation");
@@ -62,6 +92,8 @@ void validate(const Config& c) {
   one_of(p.activation, {"relu", "gelu"}, "peer.activation");
   require(p.key_init_std >= 0.0, "peer.key_init_std", "must be >= 0 (0 = (d_key/2)^-0.5)");
   require(p.expert_init_std >= 0.0, "peer.expert_init_std", "must be >= 0 (0 = n_embd^-0.5)");
+
+  validate_memory(c);
 
   const TrainConfig& t = c.train;
   require(t.steps >= 1, "train.steps", "must be >= 1");

@@ -10,6 +10,8 @@ Device run_device(const Config& c, const std::string& who) {
   const std::string request = who + " train.device = \"cuda\"";
   if (c.model.ffn == "moe") cuda::refuse(request + " with model.ffn = \"moe\"", "the MoE layer");
   if (c.model.ffn == "peer") cuda::refuse(request + " with model.ffn = \"peer\"", "the PEER layer");
+  if (c.model.ffn == "pkm" || c.model.ffn == "memory_plus")
+    cuda::refuse(request + " with model.ffn = \"" + c.model.ffn + "\"", "the product-key memory layer");
   if (cuda::device_count() == 0) throw InputError(request + ": no CUDA device (this build: " + cuda::backend_state() + ")");
   return Device::CUDA;
 }

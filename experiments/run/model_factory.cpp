@@ -3,6 +3,8 @@
 #include "core/rng.h"
 #include "moe/dense_ffn.h"
 #include "moe/sparse_moe.h"
+#include "peer/memory_plus.h"
+#include "peer/pkm_layer.h"
 
 namespace peer {
 
@@ -36,6 +38,17 @@ PeerOptions peer_options(const Config& c) {
   return o;
 }
 
+MemoryOptions memory_options(const Config& c) {
+  MemoryOptions o;
+  o.heads = c.pkm.heads;
+  o.top_k = c.pkm.top_k;
+  o.d_key = c.pkm.d_key;
+  o.query_batchnorm = c.pkm.query_batchnorm;
+  o.shared_keys = c.pkm.shared_keys;
+  o.qk_norm = c.model.ffn == "memory_plus" && c.memory_plus.qk_norm;
+  return o;
+}
+
 std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) {
   TransformerShape s;
   s.vocab_size = vocab_size;
@@ -47,6 +60,9 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
   s.init = parse_init(c.model.init);
   s.seed = uint64_t(c.train.seed);
   Activation act = parse_activation(c.model.activation);
+  auto [m1, m2] = c.pkm_sides();
+  // memory_plus.shared_pool: one value table; the first Memory+ block lists it (the model holds it once).
+  std::shared_ptr<MemoryValues> shared;
   auto ffn = [&](int64_t layer, const std::string& name) -> std::unique_ptr<FfnSlot> {
     // Dropout streams: each block owns 16 (attention uses the first two, the FFN slot from 8).
     uint64_t stream = kStreamLayer + 16 * uint64_t(layer) + 8;
@@ -55,6 +71,18 @@ std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) 
     if (c.is_expert_block(layer) && c.model.ffn == "peer") {
       auto [n1, n2] = c.peer_sides();
       return std::make_unique<PeerLayer>(name, s.n_embd, peer_options(c), PoolShape{n1, n2}, s.init, s.seed, stream);
+    }
+    if (c.is_expert_block(layer) && c.model.ffn == "pkm")
+      return std::make_unique<PkmLayer>(name, s.n_embd, memory_options(c), PoolShape{m1, m2}, s.dropout, s.init,
+                                        s.seed, stream);
+    if (c.is_expert_block(layer) && c.model.ffn == "memory_plus") {
+      const bool first = !shared;
+      auto memory = shared ? shared
+                           : std::make_shared<MemoryValues>(c.memory_plus.shared_pool ? "memory" : name,
+                                                            PoolShape{m1, m2}, c.pkm_value_dim(), s.seed);
+      if (c.memory_plus.shared_pool) shared = memory;
+      return std::make_unique<MemoryPlusLayer>(name, s.n_embd, memory_options(c), memory, first, s.dropout, s.init,
+                                               s.seed, stream);
     }
     return std::make_unique<DenseFFN>(name, s.n_embd, c.d_ff(), act, s.dropout, s.init, s.seed, stream);
   };
