@@ -60,6 +60,7 @@ class Router : public Module {
 
   // The last forward's aux losses (read from the device on a GPU: this waits for it).
   AuxLosses aux() const;
+  const Routing& routing() const { return routing_; }  // the last forward's
   const RouterState& state() const { return s_; }
   const Tensor& probs() const { return s_.probs; }  // (N, E) softmax of the clean logits
   // Fixed noise for tests: replaces the Philox draw (N*E values) until cleared.
