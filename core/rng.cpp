@@ -67,16 +67,8 @@ uint32_t Philox::bits(uint64_t offset) const { return block(offset >> 2)[offset 
 float Philox::uniform(uint64_t offset) const { return (bits(offset) >> 8) * (1.0f / 16777216.0f); }
 
 std::array<float, 4> Philox::normal4(uint64_t b) const {
-  auto r = block(b);
   std::array<float, 4> out;
-  for (int p = 0; p < 2; ++p) {
-    // u1 in (0, 1] so the log is finite.
-    float u1 = ((r[2 * p] >> 8) + 1.0f) * (1.0f / 16777216.0f);
-    float u2 = (r[2 * p + 1] >> 8) * (1.0f / 16777216.0f);
-    float radius = std::sqrt(-2.0f * std::log(u1)), angle = float(2.0 * M_PI) * u2;
-    out[2 * p] = radius * std::cos(angle);
-    out[2 * p + 1] = radius * std::sin(angle);
-  }
+  philox_normal4(philox_block(seed_, stream_, b), out.data());
   return out;
 }
 

@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "core/gemm.h"
-#include "core/ops/backend.h"
 #include "core/parallel.h"
 
 namespace peer {
@@ -52,7 +51,7 @@ std::vector<Chunk> chunks(const DispatchPlan& plan, int64_t E) {
   const int64_t most = std::max(kMinChunkRows, (plan.rows() + num_threads() - 1) / num_threads());
   std::vector<Chunk> out;
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0, c = (n + most - 1) / most;
+    const int64_t r0 = plan.offsets.data_i32()[e], n = plan.offsets.data_i32()[e + 1] - r0, c = (n + most - 1) / most;
     for (int64_t i = 0; i < c; ++i)
       out.push_back({e, r0 + part_begin(i, c, n), part_begin(i + 1, c, n) - part_begin(i, c, n), i, c});
   }
@@ -63,15 +62,16 @@ std::vector<Chunk> chunks(const DispatchPlan& plan, int64_t E) {
 }  // namespace
 
 const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
-  require_cpu(x, "[moe.experts forward]");
   plan_ = &plan;
+  dispatch_rows(x, plan, xg_);
+  if (x.device() == Device::CUDA) {
+    forward_cuda(x);
+    return y_;
+  }
   const int64_t rows = plan.rows(), h = d_expert_;
-  xg_.resize({rows, d_});
   pre_.resize({rows, h});
   hidden_.resize({rows, h});
   y_.resize({rows, d_});
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(x.data() + int64_t(plan.token[r]) * d_, d_, xg_.data() + r * d_);
   const std::vector<Chunk> work = chunks(plan, E_);
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t w = 0; w < work.size(); ++w) {
@@ -94,7 +94,10 @@ const Tensor& ExpertMLPs::forward(const Tensor& x, const DispatchPlan& plan) {
 // does that in the same task, while its activations are still in cache, a split expert after
 // all of its input gradients.
 const Tensor& ExpertMLPs::backward(const Tensor& dy) {
-  require_cpu(dy, "[moe.experts backward]");
+  if (dy.device() == Device::CUDA) {
+    backward_cuda(dy);
+    return dxg_;
+  }
   const DispatchPlan& plan = *plan_;
   const int64_t rows = plan.rows(), h = d_expert_;
   dhidden_.resize({rows, h});
@@ -102,7 +105,7 @@ const Tensor& ExpertMLPs::backward(const Tensor& dy) {
   const std::vector<Chunk> work = chunks(plan, E_);
   const bool train = !w1.frozen;
   auto weight_grads = [&](const Chunk& ch) {
-    const int64_t e = ch.e, r0 = plan.offsets[e], n = plan.offsets[e + 1] - r0;
+    const int64_t e = ch.e, r0 = plan.offsets.data_i32()[e], n = plan.offsets.data_i32()[e + 1] - r0;
     const float *g = dy.data() + r0 * d_, *dh = dhidden_.data() + r0 * h;
     // dW2 rows [a, b) of d: g[:, a..b)^T hidden; b2 the same columns of g.
     const int64_t a = part_begin(ch.i, ch.c, d_), b = part_begin(ch.i + 1, ch.c, d_);
@@ -130,6 +133,22 @@ const Tensor& ExpertMLPs::backward(const Tensor& dy) {
       if (work[w].c > 1) weight_grads(work[w]);
   }
   return dxg_;
+}
+
+// The same steps on the GPU, each one launch over all experts (the plan's row counts stay there).
+void ExpertMLPs::forward_cuda(const Tensor& x) {
+  cuda::grouped_linear(xg_, *plan_, w1.value, b1.value, pre_);
+  activation_forward(act_, pre_, hidden_);
+  cuda::grouped_linear(hidden_, *plan_, w2.value, b2.value, y_);
+}
+
+void ExpertMLPs::backward_cuda(const Tensor& dy) {
+  cuda::grouped_linear_input_grad(dy, *plan_, w2.value, dhidden_);
+  activation_backward(act_, pre_, dhidden_, dhidden_);
+  cuda::grouped_linear_input_grad(dhidden_, *plan_, w1.value, dxg_);
+  if (w1.frozen) return;
+  cuda::grouped_linear_weight_grad(dy, hidden_, *plan_, w2.grad, b2.grad);
+  cuda::grouped_linear_weight_grad(dhidden_, xg_, *plan_, w1.grad, b1.grad);
 }
 
 void ExpertMLPs::collect_parameters(std::vector<Parameter*>& out) {

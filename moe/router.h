@@ -16,27 +16,18 @@
 
 #include "core/module.h"
 #include "core/nn/linear.h"
+#include "moe/router_math.h"
 
 namespace peer {
 
-enum class RouterKind { TopK, NoisyTopK, Switch };
 RouterKind parse_router(const std::string& name);  // topk | noisy_topk | switch
 
-struct RouterOptions {
-  RouterKind kind = RouterKind::NoisyTopK;
-  int64_t num_experts = 8;
-  int64_t top_k = 2;
-  float load_balance_coef = 0.01f;
-  float importance_coef = 0.0f;
-  float z_loss_coef = 1e-3f;
-};
-
-// The router's choice for N tokens: assignment a = t*k + s is token t's s-th choice (s = 0 the
-// highest score).
+// The router's choice for N tokens, on the router's input device: assignment a = t*k + s is token
+// t's s-th choice (s = 0 the highest score).
 struct Routing {
   int64_t tokens = 0, k = 0;
-  std::vector<int32_t> expert;  // (N*k)
-  std::vector<float> gate;      // (N*k)
+  Tensor expert;  // (N*k) i32
+  Tensor gate;    // (N*k) f32
 };
 
 struct AuxLosses {
@@ -44,17 +35,34 @@ struct AuxLosses {
   double total() const { return load_balance + importance + z_loss; }
 };
 
+// What a forward keeps for its backward, on the input's device.
+struct RouterState {
+  const Tensor* logits = nullptr;        // (N, E) clean logits, owned by gate
+  const Tensor* noise_logits = nullptr;  // (N, E) owned by noise (noisy training only)
+  bool noisy = false;                    // noise was added (noisy_topk in training)
+  Tensor scores;  // (N, E) h: the logits the top-k was taken on (noisy in training)
+  Tensor eps;     // (N, E) noise draws
+  Tensor probs;   // (N, E) softmax of the clean logits
+  Tensor lse;     // (N) logsumexp of the clean logits
+  // (2E + 3) f64: choice fractions f (E), importances (E), then the aux losses load_balance,
+  // importance and z_loss (coefficients applied).
+  Tensor choice_stats;
+};
+
 class Router : public Module {
  public:
   Router(const std::string& name, int64_t d, const RouterOptions& o, InitScheme init, uint64_t seed, uint64_t stream);
   const Routing& forward(const Tensor& x, bool train, uint64_t step);  // x (N, d)
-  // dgate (N*k): gradient of the loss w.r.t. the gates. Adds the aux losses' gradients and
-  // returns dx (N, d).
-  const Tensor& backward(const std::vector<float>& dgate);
+  // dgate (N*k, on the router's device): gradient of the loss w.r.t. the gates. Adds the aux
+  // losses' gradients and returns dx (N, d).
+  const Tensor& backward(const Tensor& dgate);
   void collect_parameters(std::vector<Parameter*>& out) override;
 
-  const AuxLosses& aux() const { return aux_; }
-  const Tensor& probs() const { return probs_; }  // (N, E) softmax of the clean logits
+  // The last forward's aux losses (read from the device on a GPU: this waits for it).
+  AuxLosses aux() const;
+  const Routing& routing() const { return routing_; }  // the last forward's
+  const RouterState& state() const { return s_; }
+  const Tensor& probs() const { return s_.probs; }  // (N, E) softmax of the clean logits
   // Fixed noise for tests: replaces the Philox draw (N*E values) until cleared.
   void set_fixed_noise(std::vector<float> eps) { fixed_noise_ = std::move(eps); }
 
@@ -62,26 +70,29 @@ class Router : public Module {
   std::unique_ptr<Linear> noise;  // noisy_topk only
 
  private:
-  void select(int64_t t, const float* h);
+  void draw_noise(int64_t n, uint64_t step);
   void compute_aux(int64_t N);
-  void add_dscore(int64_t t, int64_t e, float dh);
 
-  RouterOptions opt_;
+  RouterOptions opt_;  // top_k = 1 for switch
   uint64_t seed_, stream_;
-  bool noisy_now_ = false;
   std::vector<float> fixed_noise_;
-  const Tensor* logits_ = nullptr;        // (N, E) clean logits, owned by gate
-  const Tensor* noise_logits_ = nullptr;  // (N, E) owned by noise
-  Tensor scores_;  // (N, E) h: the logits the top-k was taken on (noisy in training)
-  Tensor eps_;     // (N, E) noise draws
-  Tensor probs_;   // (N, E)
-  std::vector<float> lse_;       // (N) logsumexp of clean logits
-  std::vector<double> f_;        // (E) choice fractions
-  std::vector<double> importance_;  // (E)
+  RouterState s_;
   Routing routing_;
-  AuxLosses aux_;
   Tensor dlogits_, dnoise_;
   Tensor dx_;
 };
+
+namespace cuda {
+// The router after its linear layers, on the GPU (moe/cuda/router.cu): with s.noisy, eps (drawn
+// here as the CPU draws it unless `draw` is false: fixed noise already in s.eps) and
+// scores += eps * softplus(noise logits); then per token probs, lse, the top-k experts and gates
+// into r, and s.choice_stats. s.scores holds the clean logits on entry.
+void router_forward(const RouterOptions& o, uint64_t seed, uint64_t stream, uint64_t step, bool draw, RouterState& s,
+                    Routing& r);
+// dlogits, dnoise (N, E): the gradients w.r.t. both linear layers' outputs (dnoise only when
+// s.noisy). dgate (N*k).
+void router_backward(const RouterOptions& o, const Tensor& dgate, const RouterState& s, const Routing& r,
+                     Tensor& dlogits, Tensor& dnoise);
+}  // namespace cuda
 
 }  // namespace peer

@@ -2,7 +2,9 @@
 // over only their tokens -> gate-weighted combine (+ optional shared experts every token uses,
 // DeepSeekMoE style) -> dropout. Aux losses are added to the objective and their gradients
 // injected in backward. `masked_oracle` swaps the dispatch/combine for the every-expert-on-
-// every-token oracle (same router and capacity decisions), for tests and benchmarks.
+// every-token oracle (same router and capacity decisions), for tests and benchmarks (CPU only).
+// The layer runs on its input's device; on a GPU a step reads nothing back to the host, and the
+// statistics accumulate in device memory until stats() reads them.
 #pragma once
 
 #include <memory>
@@ -45,7 +47,6 @@ class SparseMoE : public FfnSlot {
   std::unique_ptr<DenseFFN> shared;
 
  private:
-  void combine(const Tensor& grouped, bool weighted, Tensor& out) const;
   void accumulate_stats();
 
   std::string name_;
@@ -57,11 +58,20 @@ class SparseMoE : public FfnSlot {
   const Tensor* yg_ = nullptr;  // (rows, d) expert outputs, grouped
   Tensor gates_dense_, dgates_dense_;  // (N, E) masked_oracle mode only
   Tensor y_, dy_, dyg_, dx_;  // dy_: the gradient through the dropout
-  std::vector<float> dgate_;
-  // Accumulated since reset_stats().
-  std::vector<double> load_;
-  double assignments_ = 0, dropped_ = 0, entropy_sum_ = 0, tokens_ = 0, forwards_ = 0;
-  AuxLosses aux_sum_;
+  Tensor dgate_;              // (N*k)
+  // Accumulated since reset_stats(), on the layer's device: (E + 5) f64, kMoEStats* below.
+  Tensor acc_;
+  double assignments_ = 0, tokens_ = 0, forwards_ = 0;
 };
+
+// The layout of SparseMoE's accumulated statistics: kept rows per expert (E), then these.
+enum MoEStatsSlot : int64_t { kStatDropped, kStatEntropy, kStatLoadBalance, kStatImportance, kStatZLoss, kStatSlots };
+
+namespace cuda {
+// acc (E + kStatSlots) f64 += one forward's: kept rows per expert and dropped assignments (from
+// p.offsets), the router entropy summed over tokens (from probs (N, E)) and the aux losses (from
+// choice_stats, moe/router.h). moe/cuda/sparse_moe.cu.
+void accumulate_moe_stats(const DispatchPlan& p, const Tensor& probs, const Tensor& choice_stats, Tensor& acc);
+}  // namespace cuda
 
 }  // namespace peer

@@ -4,6 +4,7 @@
 // is tested to give these same words).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/host_device.h"
@@ -35,6 +36,18 @@ PEER_HD PhiloxWords philox4x32_10(PhiloxWords c, uint32_t k0, uint32_t k1) {
 PEER_HD PhiloxWords philox_block(uint64_t seed, uint64_t stream, uint64_t b) {
   return philox4x32_10({{uint32_t(b), uint32_t(b >> 32), uint32_t(stream), uint32_t(stream >> 32)}},
                        uint32_t(seed), uint32_t(seed >> 32));
+}
+
+// The 4 standard normals of one block's words r (Philox::normal4, and the MoE router's noise on a
+// GPU): Box-Muller on its two pairs of 24-bit uniforms, u1 in (0, 1] so the log is finite.
+PEER_HD void philox_normal4(const PhiloxWords& r, float out[4]) {
+  for (int p = 0; p < 2; ++p) {
+    const float u1 = ((r.w[2 * p] >> 8) + 1.0f) * (1.0f / 16777216.0f);
+    const float u2 = (r.w[2 * p + 1] >> 8) * (1.0f / 16777216.0f);
+    const float radius = std::sqrt(-2.0f * std::log(u1)), angle = float(2.0 * M_PI) * u2;
+    out[2 * p] = radius * std::cos(angle);
+    out[2 * p + 1] = radius * std::sin(angle);
+  }
 }
 
 }  // namespace peer

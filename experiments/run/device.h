@@ -10,7 +10,7 @@
 namespace peer {
 
 // Device::CUDA for train.device = "cuda" when a CUDA device is present and every part of the model
-// has a CUDA implementation (today: the dense FFN slot; MoE and PEER layers do not); else an
+// has a CUDA implementation (today: the dense FFN and MoE slots; the PEER layer does not); else an
 // InputError (exit 2) starting with `who` that names what is missing. Device::CPU otherwise.
 Device run_device(const Config& c, const std::string& who);
 

@@ -7,11 +7,10 @@
 #include <vector>
 
 #include "core/allocator.h"
-#include "core/rng.h"
-#include "experiments/run/model_factory.h"
-#include "experiments/run/train_step.h"
+#include "tests/gpu/train_steps.h"
 
 using namespace peer;
+using namespace peer::test;
 
 namespace {
 
@@ -19,42 +18,6 @@ Config small_dense() {
   Config c = parse_config("", "test", {"model.n_embd=32", "model.n_head=4", "model.n_layer=2", "model.block_size=16",
                                        "model.dropout=0.1", "train.batch_size=4", "train.grad_clip=1.0"});
   return c;
-}
-
-struct Run {
-  std::unique_ptr<LanguageModel> model;
-  std::unique_ptr<AdamW> opt;
-};
-
-Run make_run(const Config& c, int64_t vocab, Device d) {
-  Run r{build_model(c, vocab), nullptr};
-  r.opt = std::make_unique<AdamW>(r.model->parameters(), adamw_options(c));
-  r.model->to(d);
-  r.opt->to(d);
-  return r;
-}
-
-// Step s's batch: Philox tokens, the same on every run.
-void batch(int64_t s, int64_t n, int64_t vocab, std::vector<int32_t>& x, std::vector<int32_t>& y) {
-  const Philox rng(7, kStreamData);
-  x.resize(n);
-  y.resize(n);
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = int32_t(rng.below(uint64_t(vocab), uint64_t(s * 2 * n + i)));
-    y[i] = int32_t(rng.below(uint64_t(vocab), uint64_t(s * 2 * n + n + i)));
-  }
-}
-
-// The loss of each of `steps` steps (read every step).
-std::vector<double> train(Run& r, const Config& c, int64_t vocab, int64_t steps) {
-  const int64_t B = c.train.batch_size, T = c.model.block_size;
-  std::vector<int32_t> x, y;
-  std::vector<double> losses;
-  for (int64_t s = 0; s < steps; ++s) {
-    batch(s, B * T, vocab, x, y);
-    losses.push_back(*train_on_batch(*r.model, *r.opt, x, y, B, T, uint64_t(s), c.train.grad_clip, 1e-3, nullptr));
-  }
-  return losses;
 }
 
 }  // namespace
