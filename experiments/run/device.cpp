@@ -9,7 +9,6 @@ Device run_device(const Config& c, const std::string& who) {
   if (c.train.device != "cuda") return Device::CPU;
   const std::string request = who + " train.device = \"cuda\"";
   if (c.model.ffn == "moe") cuda::refuse(request + " with model.ffn = \"moe\"", "the MoE layer");
-  if (c.model.ffn == "peer") cuda::refuse(request + " with model.ffn = \"peer\"", "the PEER layer");
   if (cuda::device_count() == 0) throw InputError(request + ": no CUDA device (this build: " + cuda::backend_state() + ")");
   return Device::CUDA;
 }
