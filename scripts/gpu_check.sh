@@ -88,8 +88,8 @@ train() {  # train NAME DEVICE STEPS [--set ...]: a run folder under DIR, metric
     --set train.steps="$steps" --set train.log_every=1 --set train.eval_every="$steps" --set train.sample_tokens=0 \
     --set data.source=files --set data.files="['$out/text.txt']" "$@"
 }
-compare_curves() {  # the CPU and GPU training losses of the first steps, within 2e-3 + 1e-3 |loss|
-  python3 - "$out/dense_cpu/metrics.jsonl" "$out/dense_gpu/metrics.jsonl" <<'PY'
+compare_curves() {  # compare_curves CPU_RUN GPU_RUN: the training losses of the first steps, within 2e-3 + 1e-3 |loss|
+  python3 - "$out/$1/metrics.jsonl" "$out/$2/metrics.jsonl" <<'PY'
 import json, sys
 rows = [{r["step"]: r["loss"] for r in map(json.loads, open(f)) if r["split"] == "train"} for f in sys.argv[1:]]
 bad = [(s, a, rows[1].get(s)) for s, a in rows[0].items() if not abs(a - rows[1].get(s, 1e30)) <= 2e-3 + 1e-3 * abs(a)]
@@ -100,7 +100,7 @@ PY
 export -f train compare_curves
 step train_dense_cpu 300 train dense_cpu cpu 50
 step train_dense_gpu 300 train dense_gpu cuda 50
-step dense_cpu_vs_gpu 60 compare_curves
+step dense_cpu_vs_gpu 60 compare_curves dense_cpu dense_gpu
 step bench_dense_gpu 300 train bench_dense cuda 300
 step bench_large_gpu 300 train bench_large cuda 100 --set model.n_embd=512 --set model.block_size=256 \
   --set train.batch_size=32
@@ -116,7 +116,17 @@ for q in 4096 32768; do  # tokens: x 8 heads = 32,768 and 262,144 query rows
   [ -f "$ref/peer_ref.py" ] && step "ref_retrieval_$q" 300 python3 "$ref/peer_ref.py" --retrieval-only \
     --experts 1048576 --tokens "$q" --heads 8 --topk 16 --d_key 128 --device cuda
 done
-for run in bench_dense bench_large; do
+# The PEER model (issue 22 items 3, 4): the dense shape with model.ffn = "peer" (the defaults:
+# 128 x 128 experts, 8 heads, top-16, d_key 128) for 50 steps on both devices, compared step by
+# step; its tokens/s on the GPU; then the single PEER layer step at the issue's shape (N = 2^20,
+# d = 256, h = 8, k = 16, 32,768 tokens): tokens/s, forward against its bandwidth floor, fraction
+# of peak bandwidth.
+step train_peer_cpu 600 train peer_cpu cpu 50 --set model.ffn=peer
+step train_peer_gpu 300 train peer_gpu cuda 50 --set model.ffn=peer
+step peer_cpu_vs_gpu 60 compare_curves peer_cpu peer_gpu
+step bench_peer_gpu 300 train bench_peer cuda 300 --set model.ffn=peer
+step bench_peer_layer_gpu 300 build-gpu/bench/peer_bench_peer_layer --benchmark_filter=PeerStep/cuda
+for run in bench_dense bench_large bench_peer; do
   [ -f "$out/$run/summary.json" ] && python3 -c "import json,sys; s=json.load(open(sys.argv[1])); \
 print(f'| {sys.argv[2]} tokens/s | {s[\"tokens_per_s\"]:.0f} (peak GPU memory {s.get(\"peak_device_mb\", 0):.0f} MB) | - | - |')" \
     "$out/$run/summary.json" "$run" >> "$summary"

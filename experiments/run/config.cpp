@@ -159,7 +159,7 @@ const std::vector<Field>& schema() {
             "text sampled at the end of a run, in tokens; 0 = none"),
       field("train.seed", &C::train, &TrainConfig::seed, "seed of init, data order, dropout and routing noise"),
       field("train.threads", &C::train, &TrainConfig::threads, "CPU threads, in [1, 1024]"),
-      field("train.device", &C::train, &TrainConfig::device, "cpu or cuda (cuda: the dense FFN on a CUDA device; MoE and PEER are refused for now)"),
+      field("train.device", &C::train, &TrainConfig::device, "cpu or cuda (cuda: the dense or PEER FFN on a CUDA device; MoE is refused for now)"),
       field("train.sparse_adam", &C::train, &TrainConfig::sparse_adam,
             "expert tables: lazy (update the rows used) or dense (every row, every step)"),
       field("data.source", &C::data, &DataConfig::source, "brown (the Brown corpus) or files"),
