@@ -16,13 +16,14 @@ constexpr int64_t kParallelRows = 64;
 constexpr int64_t kParallelAssignments = kParallelRows * 16;
 
 // Expert rows are read at random: ask for the rows of assignment `a` ahead of time so their
-// cache misses overlap with the arithmetic on the current one.
+// cache misses overlap with the arithmetic on the current one. Always inlined: GCC finds a
+// function whose only effect is a prefetch "const" and deletes the calls to it.
 constexpr int64_t kPrefetchAhead = 4;
-void prefetch_row(const float* row, int64_t d) {
+[[gnu::always_inline]] inline void prefetch_row(const float* row, int64_t d) {
   for (int64_t i = 0; i < d; i += 16) __builtin_prefetch(row + i);
 }
-void prefetch_expert(const std::vector<PoolTable>& pools, const int32_t* pool, const int32_t* local, int64_t d,
-                     int64_t a, int64_t end) {
+[[gnu::always_inline]] inline void prefetch_expert(const PoolTable* pools, const int32_t* pool, const int32_t* local, int64_t d, int64_t a,
+                     int64_t end) {
   if (a >= end) return;
   prefetch_row(pools[pool[a]].U + int64_t(local[a]) * d, d);
   prefetch_row(pools[pool[a]].V + int64_t(local[a]) * d, d);
@@ -60,18 +61,20 @@ void experts_forward(const std::vector<PoolTable>& pools, const Tensor& x, const
   const int64_t T = x.dim(0), d = x.dim(1), A = T * per_token;
   y.resize({T, d}, x.device());
   pre.resize({A}, x.device());
+  const PoolTable* tb = pools.data();
   const int32_t *pi = pool.data_i32(), *li = local.data_i32();
   const float* w = weight.data();
+  float* pre_a = pre.data();
 #pragma omp parallel for schedule(static) if (A >= kParallelAssignments)
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x.data() + t * d;
     float* yt = y.data() + t * d;
     std::fill(yt, yt + d, 0.0f);
     for (int64_t a = t * per_token; a < (t + 1) * per_token; ++a) {
-      prefetch_expert(pools, pi, li, d, a + kPrefetchAhead, A);
+      prefetch_expert(tb, pi, li, d, a + kPrefetchAhead, A);
       const int64_t row = int64_t(li[a]) * d;
-      pre[a] = dot(pools[pi[a]].U + row, xt, d);
-      axpy(w[a] * activation_value(act, pre[a]), pools[pi[a]].V + row, yt, d);
+      pre_a[a] = dot(tb[pi[a]].U + row, xt, d);
+      axpy(w[a] * activation_value(act, pre_a[a]), tb[pi[a]].V + row, yt, d);
     }
   }
 }
@@ -84,23 +87,25 @@ void experts_backward(const std::vector<PoolTable>& pools, const Tensor& dy, con
   const int64_t T = dy.dim(0), d = dy.dim(1), A = T * per_token;
   dx.resize({T, d}, dy.device());
   for (Tensor* t : {&coef_u, &coef_v, &dscore}) t->resize({A}, dy.device());
+  const PoolTable* tb = pools.data();
   const int32_t *pi = pool.data_i32(), *li = local.data_i32();
-  const float* w = weight.data();
+  const float *w = weight.data(), *pre_a = pre.data();
+  float *cu = coef_u.data(), *cv = coef_v.data(), *ds = dscore.data();
 #pragma omp parallel for schedule(static) if (A >= kParallelAssignments)
   for (int64_t t = 0; t < T; ++t) {
     const float* gt = dy.data() + t * d;
     float* dxt = dx.data() + t * d;
     std::fill(dxt, dxt + d, 0.0f);
     for (int64_t a = t * per_token; a < (t + 1) * per_token; ++a) {
-      prefetch_expert(pools, pi, li, d, a + kPrefetchAhead, A);
+      prefetch_expert(tb, pi, li, d, a + kPrefetchAhead, A);
       const int64_t row = int64_t(li[a]) * d;
-      const ExpertGrad g = expert_backward(act, pre[a], w[a], dot(pools[pi[a]].V + row, gt, d));
-      axpy(g.du, pools[pi[a]].U + row, dxt, d);
-      coef_u[a] = g.du;
-      coef_v[a] = g.dv;
-      dscore[a] = g.dw;
+      const ExpertGrad g = expert_backward(act, pre_a[a], w[a], dot(tb[pi[a]].V + row, gt, d));
+      axpy(g.du, tb[pi[a]].U + row, dxt, d);
+      cu[a] = g.du;
+      cv[a] = g.dv;
+      ds[a] = g.dw;
     }
-    for (int64_t r = t * per_token; r < (t + 1) * per_token; r += k) softmax_topk_backward(w + r, dscore.data() + r, k);
+    for (int64_t r = t * per_token; r < (t + 1) * per_token; r += k) softmax_topk_backward(w + r, ds + r, k);
   }
 }
 
