@@ -22,8 +22,8 @@ constexpr int64_t kPrefetchAhead = 4;
 [[gnu::always_inline]] inline void prefetch_row(const float* row, int64_t d) {
   for (int64_t i = 0; i < d; i += 16) __builtin_prefetch(row + i);
 }
-[[gnu::always_inline]] inline void prefetch_expert(const PoolTable* pools, const int32_t* pool, const int32_t* local, int64_t d, int64_t a,
-                     int64_t end) {
+[[gnu::always_inline]] inline void prefetch_expert(const PoolTable* pools, const int32_t* pool,
+                                                   const int32_t* local, int64_t d, int64_t a, int64_t end) {
   if (a >= end) return;
   prefetch_row(pools[pool[a]].U + int64_t(local[a]) * d, d);
   prefetch_row(pools[pool[a]].V + int64_t(local[a]) * d, d);

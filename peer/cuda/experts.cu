@@ -156,7 +156,8 @@ __global__ void backward_kernel(const __grid_constant__ Tables tb, const float* 
       }
     }
     __syncthreads();
-    for (int64_t r = threadIdx.x; r < per_token / k; r += blockDim.x) softmax_topk_backward(weight + a0 + r * k, dw + r * k, k);
+    for (int64_t r = threadIdx.x; r < per_token / k; r += blockDim.x)
+      softmax_topk_backward(weight + a0 + r * k, dw + r * k, k);
     __syncthreads();
     for (int64_t i = threadIdx.x; i < per_token; i += blockDim.x) dscore[a0 + i] = dw[i];
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
@@ -177,7 +178,8 @@ __global__ void keys_backward_kernel(const __grid_constant__ Tables tb, const in
       for (int64_t a = r * k; a < (r + 1) * k; ++a) {
         const int p = pool[a];
         const int64_t n2 = tb.n2[p];
-        const float* c = j < half ? tb.keys1[p] + (local[a] / n2) * half + j : tb.keys2[p] + (local[a] % n2) * half + j - half;
+        const float* c = j < half ? tb.keys1[p] + (local[a] / n2) * half + j
+                                  : tb.keys2[p] + (local[a] % n2) * half + j - half;
         acc += dscore[a] * *c;
       }
       dq[r * d_key + j] = acc;
@@ -272,7 +274,8 @@ void pool_grads(int32_t p, const PoolTable& table, const Tensor& pool, const Ten
                 int64_t per_token, int64_t k, PoolGrads g) {
   const int64_t A = pool.numel(), d = x.dim(1), dk = q.dim(1), half = dk / 2;
   if (A == 0) return;
-  Tensor expert({A}, Device::CUDA, DType::I32), row1({A}, Device::CUDA, DType::I32), row2({A}, Device::CUDA, DType::I32);
+  Tensor expert({A}, Device::CUDA, DType::I32), row1({A}, Device::CUDA, DType::I32),
+      row2({A}, Device::CUDA, DType::I32);
   targets_kernel<<<grid_size(A), kThreads>>>(pool.data_i32(), local.data_i32(), A, p, table.n2, expert.data_i32(),
                                              row1.data_i32(), row2.data_i32());
   PEER_CUDA_CHECK_LAUNCH();

@@ -118,7 +118,8 @@ TEST_CASE("gpu peer retrieval over several pools equals the CPU's brute force aw
       c2.push_back(random_tensor({c.pools[p].second, half}, 300 + ci, 2 * p + 1, 1.0f / std::sqrt(float(half))));
     }
     const Tensor q = random_tensor({c.Q, d_key}, 300 + ci, 99);
-    const Merged gpu = retrieve(q, c1, c2, c.k, Device::CUDA, false), gpu_bf = retrieve(q, c1, c2, c.k, Device::CUDA, true);
+    const Merged gpu = retrieve(q, c1, c2, c.k, Device::CUDA, false);
+    const Merged gpu_bf = retrieve(q, c1, c2, c.k, Device::CUDA, true);
     // The CPU brute force with one more place shows each row's gap below the k-th score.
     const Merged cpu = retrieve(q, c1, c2, c.k + 1, Device::CPU, true);
     const int64_t k = c.k, k1 = c.k + 1;
@@ -127,7 +128,8 @@ TEST_CASE("gpu peer retrieval over several pools equals the CPU's brute force aw
       for (int64_t j = 0; j < k; ++j) bad_bf += gpu.global[r * k + j] != gpu_bf.global[r * k + j];
       bool near_tie = false;
       for (int64_t j = 0; j < k; ++j)
-        near_tie |= cpu.score[r * k1 + j] - cpu.score[r * k1 + j + 1] <= 1e-4f * (1.0f + std::fabs(cpu.score[r * k1 + j]));
+        near_tie |= cpu.score[r * k1 + j] - cpu.score[r * k1 + j + 1] <=
+                    1e-4f * (1.0f + std::fabs(cpu.score[r * k1 + j]));
       if (near_tie) continue;
       ++clear;
       for (int64_t j = 0; j < k; ++j) bad += gpu.global[r * k + j] != cpu.global[r * k1 + j];
@@ -150,7 +152,8 @@ TEST_CASE("gpu peer layer: forward and backward match the CPU; usage statistics;
     const LayerSetup& s = setups[si];
     INFO("setup " << si << ": d " << s.d << ", heads " << s.heads << ", k " << s.k << ", " << s.pools.size()
                   << " pools");
-    const auto cpu_layer = make_layer(s, 11 + si), gpu_layer = make_layer(s, 11 + si), again_layer = make_layer(s, 11 + si);
+    const auto cpu_layer = make_layer(s, 11 + si), gpu_layer = make_layer(s, 11 + si),
+               again_layer = make_layer(s, 11 + si);
     PeerLayer &cpu = *cpu_layer, &gpu = *gpu_layer, &again = *again_layer;
     gpu.to(Device::CUDA);
     again.to(Device::CUDA);
@@ -176,7 +179,8 @@ TEST_CASE("gpu peer layer: forward and backward match the CPU; usage statistics;
         continue;
       }
       const optable::Operand oc = optable::param(*pc[i]), og = optable::param(*pg[i]), oa = optable::param(*pa[i]);
-      report += compare_values(c.name + " gradient", og.grad.data(), oc.grad.data(), int64_t(oc.grad.size()), 1e-5, 1e-3);
+      report += compare_values(c.name + " gradient", og.grad.data(), oc.grad.data(), int64_t(oc.grad.size()), 1e-5,
+                               1e-3);
       if (std::memcmp(og.grad.data(), oa.grad.data(), og.grad.size() * sizeof(float)) != 0)
         report += c.name + ": the gradient differs between two GPU runs\n";
       if (g.sparse) {  // the device layout: sorted unique rows, then padding

@@ -105,7 +105,8 @@ void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Te
   PEER_CUDA_CHECK_LAUNCH();
 }
 
-void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p, Tensor& dx) {
+void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p,
+                        Tensor& dx) {
   const int64_t N = dy.dim(0), F = dy.dim(1);
   dx.resize({N, F}, Device::CUDA);
   if (N == 0 || F == 0) return;
