@@ -49,6 +49,29 @@ void RowSparseGrad::accumulate(const std::vector<int32_t>& add_rows, const Tenso
   values = std::move(out);
 }
 
+std::vector<int32_t> RowSparseGrad::host_rows() const {
+  if (index.empty()) return rows;
+  const Tensor h = index.to(Device::CPU);
+  std::vector<int32_t> out(h.data_i32(), h.data_i32() + h.numel());
+  out.erase(std::find(out.begin(), out.end(), kPadRow), out.end());
+  return out;
+}
+
+void RowSparseGrad::to(Device d) {
+  if (values.empty() || values.device() == d) return;
+  const int64_t w = values.dim(1);
+  if (d == Device::CPU) {
+    rows = host_rows();
+    index = Tensor();
+    values = values.to(d);
+    values.resize({int64_t(rows.size()), w});  // the padded slots' rows go
+    return;
+  }
+  if (!rows.empty()) index.assign(rows.data(), {int64_t(rows.size())}, d);
+  rows.clear();
+  values = values.to(d);
+}
+
 void Module::zero_grad() {
   for (Parameter* p : parameters()) {
     if (p->sparse) p->sparse_grad.clear();
@@ -60,7 +83,7 @@ void Module::to(Device d) {
   for (Parameter* p : parameters()) {
     p->value = p->value.to(d);
     p->grad = p->grad.to(d);
-    p->sparse_grad.values = p->sparse_grad.values.to(d);
+    p->sparse_grad.to(d);
   }
 }
 

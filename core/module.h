@@ -14,14 +14,32 @@
 
 namespace peer {
 
-// A row-sparse gradient of a (rows, width) parameter: only the rows a step touched, sorted and
-// unique, with their gradient rows. Expert tables (2^20 rows) never get a dense gradient.
+// A row-sparse gradient of a (rows, width) parameter: only the rows a step touched, with their
+// gradient rows. Expert tables (2^20 rows) never get a dense gradient. Two layouts:
+//   host rows  rows: sorted unique row indices; values (rows.size(), width). Every CPU gradient,
+//              and a device one built from host rows (accumulate with device values).
+//   device     index (slots) I32 on the GPU: the sorted unique rows, then kPadRow in the slots
+//              past the last; values (slots, width), zero in padded slots. What a GPU backward
+//              writes (core/sparse_rows.h): how many rows a step touched is known on the device
+//              only, and reading it would make the host wait for the GPU. rows stays empty.
 struct RowSparseGrad {
+  static constexpr int32_t kPadRow = 2147483647;  // INT32_MAX: sorts after every row
   std::vector<int32_t> rows;  // sorted, unique
-  Tensor values;              // (rows.size(), width)
-  void clear() { rows.clear(); }
-  // Adds gradient rows (sorted unique `rows`, values (rows.size(), width)) into this one.
+  Tensor index;               // (slots) I32, device layout only
+  Tensor values;              // (slots, width)
+  void clear() {
+    rows.clear();
+    index = Tensor();
+  }
+  // Slots the gradient holds: rows.size(), or index's length in the device layout.
+  int64_t slots() const { return index.empty() ? int64_t(rows.size()) : index.numel(); }
+  // Adds gradient rows (sorted unique `rows`, values (rows.size(), width)) into this one (host
+  // rows layout).
   void accumulate(const std::vector<int32_t>& add_rows, const Tensor& add_values);
+  // The rows held, padding dropped, on the host (the device layout is copied: waits for the GPU).
+  std::vector<int32_t> host_rows() const;
+  // Moves the gradient to device d: the device layout on CUDA, host rows on the CPU.
+  void to(Device d);
 };
 
 struct Parameter {

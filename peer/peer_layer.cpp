@@ -4,31 +4,9 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "core/ops/backend.h"
-#include "core/sparse_rows.h"
-#include "core/vec.h"
+#include "core/ops/add.h"
 
 namespace peer {
-
-namespace {
-// Below this many (token, head) rows a parallel region costs more than it saves (and on a
-// loaded machine a barrier can wait a whole scheduler slice).
-constexpr int64_t kParallelRows = 64;
-
-// Expert rows are read at random: ask for the rows of assignment `a` ahead of time so their
-// cache misses overlap with the arithmetic on the current one.
-constexpr int64_t kPrefetchAhead = 4;
-void prefetch_row(const float* row, int64_t d) {
-  for (int64_t i = 0; i < d; i += 16) __builtin_prefetch(row + i);
-}
-}  // namespace
-
-void PeerLayer::prefetch_expert(int64_t a, int64_t end) const {
-  if (a >= end) return;
-  const ExpertPool& pool = *pools[pool_[a]];
-  prefetch_row(pool.U.value.data() + int64_t(local_[a]) * d_, d_);
-  prefetch_row(pool.V.value.data() + int64_t(local_[a]) * d_, d_);
-}
 
 float default_key_init_std(int64_t d_key) { return 1.0f / std::sqrt(float(d_key / 2)); }
 float default_expert_init_std(int64_t d) { return 1.0f / std::sqrt(float(d)); }
@@ -56,7 +34,7 @@ int64_t PeerLayer::add_pool(PoolShape shape) {
   pools.push_back(std::make_unique<ExpertPool>(name_ + ".pools." + std::to_string(i), shape, d_, opt_.d_key,
                                                opt_.key_init_std, opt_.expert_init_std, seed_));
   if (num_experts() < opt_.top_k) throw std::invalid_argument("[peer] top_k exceeds the number of experts");
-  usage_.clear();
+  usage_ = Tensor();
   return i;
 }
 
@@ -67,185 +45,98 @@ int64_t PeerLayer::num_experts() const {
 }
 
 const Tensor& PeerLayer::forward(const Tensor& x, bool train, uint64_t step) {
-  require_cpu(x, "[peer.layer forward]");
   x_ = &x;
   const Tensor& q = query.forward(x);
   q_ = query_bn ? &query_bn->forward(q, train) : &q;
   retrieve(*q_);
-  experts_forward(x);
-  if (!train) accumulate_usage();
+  experts_forward(tables(), x, pool_, local_, weight_, opt_.heads * opt_.top_k, opt_.activation, pre_, y_);
+  if (!train) {
+    usage_ = usage_.empty() ? Tensor({num_experts()}, x.device(), DType::I32) : usage_.to(x.device());
+    count_usage(global_, usage_);
+  }
   drop_.forward(y_, y_, train, step);
   return y_;
 }
 
+namespace {
+// The queries (T, h*d_key) as (T*h, d_key) rows, one per (token, head): the same storage.
+Tensor query_rows(const Tensor& q, int64_t d_key) {
+  Tensor rows = q;
+  rows.resize({q.numel() / d_key, d_key});
+  return rows;
+}
+}  // namespace
+
 // Top-k per (token, head) in every pool, merged into the global top-k (score desc, global index
 // asc), then softmax weights.
 void PeerLayer::retrieve(const Tensor& q) {
-  require_cpu(q, "[peer.retrieval]");  // product_key_topk reads host memory
-  const int64_t Q = q.dim(0) * opt_.heads, k = opt_.top_k, P = int64_t(pools.size());
-  pool_.resize(Q * k);
-  local_.resize(Q * k);
-  global_.resize(Q * k);
-  score_.resize(Q * k);
-  weight_.resize(Q * k);
-  std::vector<std::vector<int32_t>> idx(P);
-  std::vector<std::vector<float>> sc(P);
-  std::vector<int64_t> kp(P), offset(P + 1, 0);
+  const int64_t k = opt_.top_k, P = int64_t(pools.size());
+  const Tensor rows = query_rows(q, opt_.d_key);
+  pool_index_.resize(P);
+  pool_score_.resize(P);
+  std::vector<int64_t> offset(P + 1, 0);
   for (int64_t p = 0; p < P; ++p) {
-    kp[p] = std::min(k, pools[p]->shape.size());
-    idx[p].resize(Q * kp[p]);
-    sc[p].resize(Q * kp[p]);
-    product_key_topk(q.data(), Q, opt_.d_key, pools[p]->keys(), kp[p], idx[p].data(), sc[p].data());
+    product_key_topk(rows, pools[p]->keys(), std::min(k, pools[p]->shape.size()), pool_index_[p], pool_score_[p]);
     offset[p + 1] = offset[p] + pools[p]->shape.size();
   }
-#pragma omp parallel if (Q >= kParallelRows)
-  {
-    std::vector<std::pair<float, int64_t>> cand;  // (score, global index)
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < Q; ++r) {
-      cand.clear();
-      for (int64_t p = 0; p < P; ++p)
-        for (int64_t j = 0; j < kp[p]; ++j) cand.emplace_back(sc[p][r * kp[p] + j], offset[p] + idx[p][r * kp[p] + j]);
-      std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), [](const auto& a, const auto& b) {
-        return a.first > b.first || (a.first == b.first && a.second < b.second);
-      });
-      float mx = cand[0].first, sum = 0.0f;
-      for (int64_t j = 0; j < k; ++j) {
-        int64_t a = r * k + j, g = cand[j].second;
-        int64_t p = std::upper_bound(offset.begin(), offset.end(), g) - offset.begin() - 1;
-        pool_[a] = int32_t(p);
-        local_[a] = int32_t(g - offset[p]);
-        global_[a] = int32_t(g);
-        score_[a] = cand[j].first;
-        sum += (weight_[a] = std::exp(cand[j].first - mx));
-      }
-      for (int64_t j = 0; j < k; ++j) weight_[r * k + j] /= sum;
-    }
-  }
-}
-
-void PeerLayer::experts_forward(const Tensor& x) {
-  const int64_t T = x.dim(0), per_token = opt_.heads * opt_.top_k;
-  y_.resize({T, d_});
-  pre_.resize(T * per_token);
-#pragma omp parallel for schedule(static) if (T * opt_.heads >= kParallelRows)
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x.data() + t * d_;
-    float* yt = y_.data() + t * d_;
-    std::fill(yt, yt + d_, 0.0f);
-    for (int64_t a = t * per_token; a < (t + 1) * per_token; ++a) {
-      prefetch_expert(a + kPrefetchAhead, T * per_token);
-      const ExpertPool& pool = *pools[pool_[a]];
-      const int64_t row = int64_t(local_[a]) * d_;
-      pre_[a] = dot(pool.U.value.data() + row, xt, d_);
-      axpy(weight_[a] * activation_value(opt_.activation, pre_[a]), pool.V.value.data() + row, yt, d_);
-    }
-  }
+  merge_pools(pool_index_, pool_score_, offset, k, pool_, local_, global_, score_, weight_);
 }
 
 const Tensor& PeerLayer::backward(const Tensor& dy_out) {
-  require_cpu(dy_out, "[peer.layer backward]");
   drop_.backward(dy_out, dy_);
-  const Tensor& dy = dy_;
   const Tensor& x = *x_;
   const int64_t T = x.dim(0), k = opt_.top_k, per_token = opt_.heads * k;
-  dx_.resize({T, d_});
-  dscore_.resize(T * per_token);
-  coef_u_.resize(T * per_token);
-  coef_v_.resize(T * per_token);
-#pragma omp parallel for schedule(static) if (T * opt_.heads >= kParallelRows)
-  for (int64_t t = 0; t < T; ++t) {
-    const float* gt = dy.data() + t * d_;
-    float* dxt = dx_.data() + t * d_;
-    std::fill(dxt, dxt + d_, 0.0f);
-    for (int64_t a = t * per_token; a < (t + 1) * per_token; ++a) {
-      prefetch_expert(a + kPrefetchAhead, T * per_token);
-      const ExpertPool& pool = *pools[pool_[a]];
-      const int64_t row = int64_t(local_[a]) * d_;
-      const float vd = dot(pool.V.value.data() + row, gt, d_);
-      const float act = activation_value(opt_.activation, pre_[a]);
-      const float da = weight_[a] * vd * activation_derivative(opt_.activation, pre_[a]);
-      axpy(da, pool.U.value.data() + row, dxt, d_);
-      coef_u_[a] = da;                // dU[row] += da * x_t
-      coef_v_[a] = weight_[a] * act;  // dV[row] += w * act * dy_t
-      dscore_[a] = act * vd;          // dL/dw, turned into dL/dscore below
-    }
-    // Softmax backward per head: ds = w * (dw - sum(w * dw)).
-    for (int64_t r = t * opt_.heads; r < (t + 1) * opt_.heads; ++r) {
-      float s = 0.0f;
-      for (int64_t j = 0; j < k; ++j) s += weight_[r * k + j] * dscore_[r * k + j];
-      for (int64_t j = 0; j < k; ++j) dscore_[r * k + j] = weight_[r * k + j] * (dscore_[r * k + j] - s);
-    }
-  }
-  keys_backward(*q_);
+  const std::vector<PoolTable> t = tables();
+  experts_backward(t, dy_, pool_, local_, weight_, pre_, per_token, k, opt_.activation, dx_, coef_u_, coef_v_,
+                   dscore_);
+  keys_backward(t, pool_, local_, dscore_, T * opt_.heads, k, opt_.d_key, dq_);
+  dq_.resize(q_->shape());  // (T*h, d_key) rows -> (T, h*d_key), the same storage
+  const Tensor rows = query_rows(*q_, opt_.d_key);
   for (int64_t pi = 0; pi < int64_t(pools.size()); ++pi) {
     ExpertPool& pool = *pools[pi];
     if (pool.frozen()) continue;
-    contrib_a_.clear();
-    contrib_b_.clear();
-    for (int64_t a = 0; a < T * per_token; ++a) {
-      if (pool_[a] != pi) continue;
-      contrib_a_.push_back({local_[a], int32_t(a / per_token), coef_u_[a]});
-      contrib_b_.push_back({local_[a], int32_t(a / per_token), coef_v_[a]});
-    }
-    scatter_rows(contrib_a_, x.data(), d_, d_, pool.U.sparse_grad);
-    scatter_rows(contrib_b_, dy.data(), d_, d_, pool.V.sparse_grad);
+    pool_grads(int32_t(pi), t[pi], pool_, local_, coef_u_, coef_v_, dscore_, x, dy_, rows, per_token, k,
+               {&pool.U.sparse_grad, &pool.V.sparse_grad, &pool.keys1.sparse_grad, &pool.keys2.sparse_grad});
   }
   const Tensor& dq = query_bn ? query_bn->backward(dq_) : dq_;
-  const Tensor& dxq = query.backward(dq);
-  for (int64_t i = 0; i < dx_.numel(); ++i) dx_[i] += dxq[i];
+  add(dx_, query.backward(dq), dx_);
   return dx_;
 }
 
-// Scores s = q1 . C1[i1] + q2 . C2[i2]: gradients to the queries and to the touched sub-keys.
-void PeerLayer::keys_backward(const Tensor& q) {
-  const int64_t Q = q.dim(0) * opt_.heads, k = opt_.top_k, dk = opt_.d_key, half = dk / 2;
-  dq_.resize(q.shape());
-#pragma omp parallel for schedule(static) if (Q >= kParallelRows)
-  for (int64_t r = 0; r < Q; ++r) {
-    float* dqr = dq_.data() + r * dk;
-    std::fill(dqr, dqr + dk, 0.0f);
-    for (int64_t a = r * k; a < (r + 1) * k; ++a) {
-      const ExpertPool& pool = *pools[pool_[a]];
-      const int64_t i1 = local_[a] / pool.shape.n2, i2 = local_[a] % pool.shape.n2;
-      axpy(dscore_[a], pool.keys1.value.data() + i1 * half, dqr, half);
-      axpy(dscore_[a], pool.keys2.value.data() + i2 * half, dqr + half, half);
-    }
-  }
-  for (int64_t pi = 0; pi < int64_t(pools.size()); ++pi) {
-    ExpertPool& pool = *pools[pi];
-    if (pool.frozen()) continue;
-    contrib_a_.clear();
-    contrib_b_.clear();
-    for (int64_t a = 0; a < Q * k; ++a) {
-      if (pool_[a] != pi) continue;
-      contrib_a_.push_back({int32_t(local_[a] / pool.shape.n2), int32_t(a / k), dscore_[a]});
-      contrib_b_.push_back({int32_t(local_[a] % pool.shape.n2), int32_t(a / k), dscore_[a]});
-    }
-    scatter_rows(contrib_a_, q.data(), dk, half, pool.keys1.sparse_grad);
-    scatter_rows(contrib_b_, q.data() + half, dk, half, pool.keys2.sparse_grad);
-  }
+std::vector<PoolTable> PeerLayer::tables() const {
+  std::vector<PoolTable> out;
+  for (const auto& p : pools)
+    out.push_back({p->U.value.data(), p->V.value.data(), p->keys1.value.data(), p->keys2.value.data(), p->shape.n1,
+                   p->shape.n2});
+  return out;
 }
 
-void PeerLayer::accumulate_usage() {
-  if (usage_.empty()) usage_.assign(num_experts(), 0);
-  for (int32_t g : global_) ++usage_[g];
+std::vector<int32_t> PeerLayer::retrieved() const {
+  const Tensor h = global_.to(Device::CPU);
+  return std::vector<int32_t>(h.data_i32(), h.data_i32() + h.numel());
 }
 
-void PeerLayer::reset_stats() { usage_.clear(); }
+std::vector<float> PeerLayer::scores() const {
+  const Tensor h = score_.to(Device::CPU);
+  return std::vector<float>(h.data(), h.data() + h.numel());
+}
+
+void PeerLayer::reset_stats() { usage_ = Tensor(); }
 
 void PeerLayer::stats(Stats& out) const {
   if (usage_.empty()) return;
+  const Tensor host = usage_.to(Device::CPU);  // the one copy from a GPU per logged step
+  const int32_t* usage = host.data_i32();
   double total = 0.0, used = 0.0, kl = 0.0;
-  for (int64_t c : usage_) total += double(c);
+  for (int64_t i = 0; i < host.numel(); ++i) total += double(usage[i]);
   if (total == 0.0) return;
-  const double N = double(usage_.size());
+  const double N = double(host.numel());
   std::vector<double> share(pools.size(), 0.0);
   int64_t g = 0;
   for (size_t p = 0; p < pools.size(); ++p)
     for (int64_t i = 0; i < pools[p]->shape.size(); ++i, ++g) {
-      if (usage_[g] == 0) continue;
-      double pi = double(usage_[g]) / total;
+      if (usage[g] == 0) continue;
+      double pi = double(usage[g]) / total;
       used += 1.0;
       kl += pi * std::log(pi * N);
       share[p] += pi;

@@ -14,8 +14,8 @@
 #include "core/nn/ffn_slot.h"
 #include "core/nn/linear.h"
 #include "core/ops/activation.h"
-#include "core/sparse_rows.h"
 #include "peer/expert_pool.h"
+#include "peer/experts.h"
 
 namespace peer {
 
@@ -49,9 +49,10 @@ class PeerLayer : public FfnSlot {
   int64_t add_pool(PoolShape shape);
   int64_t num_experts() const;  // over all pools
 
-  // The last forward's retrieval, for tests: (tokens*heads, k) global indices and scores.
-  const std::vector<int32_t>& retrieved() const { return global_; }
-  const std::vector<float>& scores() const { return score_; }
+  // The last forward's retrieval, for tests: (tokens*heads, k) global indices and scores, copied
+  // to the host.
+  std::vector<int32_t> retrieved() const;
+  std::vector<float> scores() const;
 
   Linear query;
   std::unique_ptr<BatchNorm1d> query_bn;
@@ -59,29 +60,24 @@ class PeerLayer : public FfnSlot {
 
  private:
   void retrieve(const Tensor& q);
-  void experts_forward(const Tensor& x);
-  void keys_backward(const Tensor& q);
-  void accumulate_usage();
-  void prefetch_expert(int64_t a, int64_t end) const;
+  void keys_and_experts_grads(const Tensor& x, const Tensor& dy);
+  std::vector<PoolTable> tables() const;
 
   std::string name_;
   int64_t d_;
   PeerOptions opt_;
   uint64_t seed_;
   const Tensor* x_ = nullptr;
-  const Tensor* q_ = nullptr;     // (T, h*d_key) queries after BatchNorm
-  std::vector<int32_t> pool_;     // (T*h*k) pool of each retrieved expert
-  std::vector<int32_t> local_;    // (T*h*k) index inside its pool
-  std::vector<int32_t> global_;   // (T*h*k) global index (pool offset + local)
-  std::vector<float> score_;      // (T*h*k)
-  std::vector<float> weight_;     // (T*h*k) softmax of the scores per (token, head)
-  std::vector<float> pre_;        // (T*h*k) u . x
-  std::vector<float> dscore_;     // (T*h*k)
-  std::vector<float> coef_u_, coef_v_;  // (T*h*k) scatter coefficients for dU, dV
-  std::vector<RowContribution> contrib_a_, contrib_b_;  // scatter lists, reused across steps
+  const Tensor* q_ = nullptr;  // (T, h*d_key) queries after BatchNorm
+  // The buffers follow the input's device. A = T*h*k assignments (token, head, rank).
+  std::vector<Tensor> pool_index_, pool_score_;  // per pool: (T*h, kp) its own top list
+  Tensor pool_, local_, global_;                 // (A) I32: pool, index inside it, global index
+  Tensor score_, weight_;                        // (A) scores, softmax of them per (token, head)
+  Tensor pre_;                                   // (A) u . x
+  Tensor dscore_, coef_u_, coef_v_;              // (A) dL/dscore; scatter coefficients for dU, dV
   Dropout drop_;
   Tensor y_, dy_, dx_, dq_;  // dy_: the gradient through the output dropout
-  std::vector<int64_t> usage_;    // (num_experts) retrievals counted in eval forwards
+  Tensor usage_;             // (num_experts) I32 retrievals counted in eval forwards
 };
 
 }  // namespace peer

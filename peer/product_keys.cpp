@@ -116,6 +116,13 @@ void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& k
   }
 }
 
+void product_key_topk(const Tensor& q, const KeyTables& keys, int64_t k, Tensor& index, Tensor& score) {
+  if (q.device() == Device::CUDA) return cuda::product_key_topk(q, keys, k, index, score);
+  index.resize({q.dim(0), k}, Device::CPU, DType::I32);
+  score.resize({q.dim(0), k}, Device::CPU);
+  product_key_topk(q.data(), q.dim(0), q.dim(1), keys, k, index.data_i32(), score.data());
+}
+
 void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
                       float* score) {
   check_args(keys, k);

@@ -29,6 +29,10 @@ struct KeyTables {
 void product_key_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
                       float* score);
 
+// The same on tensors, on q's device (cuda::product_key_topk on CUDA): q (Q, 2*half) F32 ->
+// index (Q, k) I32 and score (Q, k) F32, resized onto q's device; keys on that device too.
+void product_key_topk(const Tensor& q, const KeyTables& keys, int64_t k, Tensor& index, Tensor& score);
+
 // The oracle: exact top-k over all n1 * n2 scores, same order and tie rule.
 void brute_force_topk(const float* q, int64_t Q, int64_t ldq, const KeyTables& keys, int64_t k, int32_t* index,
                       float* score);

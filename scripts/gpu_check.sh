@@ -101,7 +101,7 @@ PY
 export -f train compare_curves
 step train_dense_cpu 300 train dense_cpu cpu 50
 step train_dense_gpu 300 train dense_gpu cuda 50
-step dense_cpu_vs_gpu 60 compare_curves
+step dense_cpu_vs_gpu 60 compare_curves dense_cpu dense_gpu
 step bench_dense_gpu 300 train bench_dense cuda 300
 step bench_large_gpu 300 train bench_large cuda 100 --set model.n_embd=512 --set model.block_size=256 \
   --set train.batch_size=32
@@ -134,7 +134,17 @@ for q in 4096 32768; do  # tokens: x 8 heads = 32,768 and 262,144 query rows
   [ -f "$ref/peer_ref.py" ] && step "ref_retrieval_$q" 300 python3 "$ref/peer_ref.py" --retrieval-only \
     --experts 1048576 --tokens "$q" --heads 8 --topk 16 --d_key 128 --device cuda
 done
-for run in bench_dense bench_large bench_moe bench_moe64; do
+# The PEER model (issue 22 items 3, 4): the dense shape with model.ffn = "peer" (the defaults:
+# 128 x 128 experts, 8 heads, top-16, d_key 128) for 50 steps on both devices, compared step by
+# step; its tokens/s on the GPU; then the single PEER layer step at the issue's shape (N = 2^20,
+# d = 256, h = 8, k = 16, 32,768 tokens): tokens/s, forward against its bandwidth floor, fraction
+# of peak bandwidth.
+step train_peer_cpu 600 train peer_cpu cpu 50 --set model.ffn=peer
+step train_peer_gpu 300 train peer_gpu cuda 50 --set model.ffn=peer
+step peer_cpu_vs_gpu 60 compare_curves peer_cpu peer_gpu 2e-3 1e-3
+step bench_peer_gpu 300 train bench_peer cuda 300 --set model.ffn=peer
+step bench_peer_layer_gpu 300 build-gpu/bench/peer_bench_peer_layer --benchmark_filter=PeerStep/cuda
+for run in bench_dense bench_large bench_moe bench_moe64 bench_peer; do
   [ -f "$out/$run/summary.json" ] && python3 -c "import json,sys; s=json.load(open(sys.argv[1])); \
 print(f'| {sys.argv[2]} tokens/s | {s[\"tokens_per_s\"]:.0f} (peak GPU memory {s.get(\"peak_device_mb\", 0):.0f} MB) | - | - |')" \
     "$out/$run/summary.json" "$run" >> "$summary"

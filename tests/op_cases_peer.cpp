@@ -1,7 +1,7 @@
 // Op table rows for peer/ and the row-sparse optimizer (see op_table.h): the PEER layer (query
 // net, BatchNorm, product-key retrieval over every pool, gather-combine of the retrieved experts,
-// row-sparse gradients of keys, U and V), product-key top-k against brute force, and row-sparse
-// AdamW against dense AdamW.
+// row-sparse gradients of keys, U and V), the router softmax and gather-combine alone,
+// product-key top-k against brute force, and row-sparse AdamW against dense AdamW.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "core/optim/adamw.h"
 #include "core/rng.h"
+#include "peer/experts.h"
 #include "peer/peer_layer.h"
 #include "peer/product_keys.h"
 #include "tests/gradcheck.h"
@@ -83,6 +84,62 @@ class PeerOp : public GradOp {
   PeerLayer L;
   Activation act;
   Tensor x, w;
+};
+
+// The router softmax and the gather-compute-combine alone (peer/experts.h: merge_pools,
+// experts_forward, experts_backward, pool_grads) on fixed retrieved experts: k distinct experts
+// per (token, head) row given in no order, with their scores as an input. Differentiated: x, the
+// scores (their gradient mapped back from the merged, best-first order to the given one), and the
+// row-sparse U and V. GELU: the loss is smooth (reordering tied scores permutes equal terms).
+class GatherCombineOp : public GradOp {
+ public:
+  GatherCombineOp(int64_t T, int64_t d, int64_t heads, int64_t k, PoolShape shape, uint64_t seed)
+      : pool("pool", shape, d, 2, 1.0f, 0.5f, seed),
+        heads(heads),
+        k(k),
+        x(random_tensor({T, d}, seed, 1)),
+        score(random_tensor({T * heads, k}, seed, 2)),
+        w(random_tensor({T, d}, seed, 3)),
+        q({T * heads, 2}),
+        index({T * heads, k}, Device::CPU, DType::I32) {
+    const int64_t N = shape.size(), stride = N / k;
+    Philox rng(seed, 4);
+    for (int64_t r = 0; r < T * heads; ++r) {  // distinct: offset + j * stride < N
+      const int64_t offset = int64_t(rng.below(uint64_t(stride), uint64_t(r)));
+      for (int64_t j = 0; j < k; ++j) index.data_i32()[r * k + j] = int32_t(offset + ((r + j) % k) * stride);
+    }
+  }
+  double loss() override {
+    merge_pools({index}, {score}, {0, pool.shape.size()}, k, pool_, local_, global_, sorted_, weight_);
+    experts_forward({table()}, x, pool_, local_, weight_, heads * k, Activation::GELU, pre_, y_);
+    return project(y_, w);
+  }
+  std::vector<Operand> backward() override {
+    pool.zero_grad();
+    experts_backward({table()}, w, pool_, local_, weight_, pre_, heads * k, k, Activation::GELU, dx_, coef_u_, coef_v_,
+                     dscore_);
+    RowSparseGrad keys1, keys2;  // the sub-keys play no part here
+    pool_grads(0, table(), pool_, local_, coef_u_, coef_v_, dscore_, x, w, q, heads * k, k,
+               {&pool.U.sparse_grad, &pool.V.sparse_grad, &keys1, &keys2});
+    const Tensor given = index.to(Device::CPU), merged = global_.to(Device::CPU), ds = dscore_.to(Device::CPU);
+    std::vector<float> dscore(size_t(score.numel()));
+    for (int64_t r = 0; r < score.dim(0); ++r)
+      for (int64_t j = 0; j < k; ++j)
+        for (int64_t i = 0; i < k; ++i)
+          if (given.data_i32()[r * k + i] == merged.data_i32()[r * k + j]) dscore[r * k + i] = ds[r * k + j];
+    return {input("x", x, dx_), {"score", score.data(), score.numel(), std::move(dscore)}, param(pool.U),
+            param(pool.V)};
+  }
+  void to(Device d) override { move_to(d, pool, {&x, &score, &w, &q, &index}); }
+  PoolTable table() {
+    return {pool.U.value.data(), pool.V.value.data(), pool.keys1.value.data(), pool.keys2.value.data(),
+            pool.shape.n1, pool.shape.n2};
+  }
+
+  ExpertPool pool;
+  int64_t heads, k;
+  Tensor x, score, w, q, index;
+  Tensor pool_, local_, global_, sorted_, weight_, pre_, y_, dx_, coef_u_, coef_v_, dscore_;
 };
 
 // Product-key top-k against brute force over all n1 * n2 scores: the same indices in the same
@@ -206,6 +263,12 @@ Case peer_layer(const PeerShape& s, Activation act, bool bn, int64_t T, std::vec
                           seeds, tol, T, s, act, bn, T);
 }
 
+Case gather_combine(int64_t T, int64_t d, int64_t heads, int64_t k, PoolShape shape, std::vector<uint64_t> seeds) {
+  return grad_row<GatherCombineOp>(cat("peer.gather_combine T=", T, " d=", d, " heads=", heads, " k=", k, " pool=",
+                                       shape.n1, "x", shape.n2),
+                                   seeds, kPeer, T, T, d, heads, k, shape);
+}
+
 Case retrieval(int64_t n1, int64_t n2, int64_t d_key, int64_t k, int64_t Q, std::vector<uint64_t> seeds) {
   return exact_row<RetrievalOp>(cat("peer.retrieval n1=", n1, " n2=", n2, " d_key=", d_key, " k=", k, " Q=", Q), seeds,
                                 kExact, Q, n1, n2, d_key, k, Q);
@@ -229,6 +292,8 @@ std::vector<Case> peer_cases() {
       // Without BatchNorm the queries' scale follows x; seed 52 put 20 of 48 query weights within
       // a step of a retrieval flip, these seeds none.
       peer_layer(two, Activation::GELU, false, 10, {53, 54}, kPeer),
+      gather_combine(10, 6, 2, 3, {8, 8}, {55}),
+      gather_combine(7, 5, 3, 4, {4, 9}, {56}),
       retrieval(4, 4, 8, 7, 70, {61}),
       retrieval(100, 37, 8, 64, 70, {62}),
       retrieval(3, 50, 8, 25, 70, {63}),  // k > n1
@@ -241,6 +306,7 @@ std::vector<Case> peer_perf_cases() {
   const PeerShape big = {256, 8, 16, 128, {{256, 256}}};
   return {
       peer_layer(big, Activation::GELU, true, 4096, {1}, kPeer),
+      gather_combine(4096, 256, 8, 16, {256, 256}, {1}),
       retrieval(1024, 1024, 128, 16, 4096, {1}),
       sparse_adamw(1 << 16, 256, 8192, 1, {1}),
   };

@@ -24,10 +24,10 @@ Operand input(const std::string& name, Tensor& x, const Tensor& dx) {
 Operand param(Parameter& p) {
   if (!p.sparse) return {p.name, p.value.data(), p.value.numel(), host_values(p.grad)};
   const int64_t w = p.value.dim(1);
-  const std::vector<float> rows = host_values(p.sparse_grad.values);
+  const std::vector<float> values = host_values(p.sparse_grad.values);
+  const std::vector<int32_t> rows = p.sparse_grad.host_rows();  // either layout (core/module.h)
   std::vector<float> g(p.value.numel(), 0.0f);
-  for (size_t r = 0; r < p.sparse_grad.rows.size(); ++r)
-    std::copy_n(rows.data() + int64_t(r) * w, w, g.data() + int64_t(p.sparse_grad.rows[r]) * w);
+  for (size_t r = 0; r < rows.size(); ++r) std::copy_n(values.data() + int64_t(r) * w, w, g.data() + int64_t(rows[r]) * w);
   return {p.name, p.value.data(), p.value.numel(), std::move(g)};
 }
 

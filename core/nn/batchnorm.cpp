@@ -1,9 +1,8 @@
 #include "core/nn/batchnorm.h"
 
-#include <cmath>
 #include <stdexcept>
 
-#include "core/ops/backend.h"
+#include "core/ops/batchnorm.h"
 
 namespace peer {
 
@@ -18,64 +17,22 @@ BatchNorm1d::BatchNorm1d(const std::string& name, int64_t features, float eps, f
   running_var.value.fill(1.0f);
 }
 
+BatchNormParams BatchNorm1d::params() {
+  const bool grads = !weight.frozen;
+  return {weight.value.data(), bias.value.data(), running_mean.value.data(), running_var.value.data(),
+          grads ? weight.grad.data() : nullptr, grads ? bias.grad.data() : nullptr, eps_, momentum_};
+}
+
 const Tensor& BatchNorm1d::forward(const Tensor& x, bool train) {
-  require_cpu(x, "[batchnorm forward]");
-  const int64_t N = x.dim(0), F = x.dim(1);
-  if (train && N < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
+  if (train && x.dim(0) < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
   train_ = train;
-  xhat_.resize({N, F});
-  y_.resize({N, F});
-  rstd_.resize(F);
-  std::vector<double> mean(F, 0.0), var(F, 0.0);
-  if (train) {
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t f = 0; f < F; ++f) mean[f] += x[i * F + f];
-    for (int64_t f = 0; f < F; ++f) mean[f] /= double(N);
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t f = 0; f < F; ++f) var[f] += (x[i * F + f] - mean[f]) * (x[i * F + f] - mean[f]);
-    for (int64_t f = 0; f < F; ++f) {
-      running_mean.value[f] = float((1 - momentum_) * running_mean.value[f] + momentum_ * mean[f]);
-      running_var.value[f] = float((1 - momentum_) * running_var.value[f] + momentum_ * var[f] / double(N - 1));
-      var[f] /= double(N);
-    }
-  } else {
-    for (int64_t f = 0; f < F; ++f) {
-      mean[f] = running_mean.value[f];
-      var[f] = running_var.value[f];
-    }
-  }
-  for (int64_t f = 0; f < F; ++f) rstd_[f] = float(1.0 / std::sqrt(var[f] + eps_));
-#pragma omp parallel for schedule(static) if (N * F > 32768)
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t f = 0; f < F; ++f) {
-      float xh = float(x[i * F + f] - mean[f]) * rstd_[f];
-      xhat_[i * F + f] = xh;
-      y_[i * F + f] = xh * weight.value[f] + bias.value[f];
-    }
+  batchnorm_forward(x, params(), train, xhat_, y_, rstd_);
   return y_;
 }
 
 const Tensor& BatchNorm1d::backward(const Tensor& dy) {
-  require_cpu(dy, "[batchnorm backward]");
   if (!train_) throw std::logic_error("[batchnorm " + weight.name + "] backward after an eval forward");
-  const int64_t N = dy.dim(0), F = dy.dim(1);
-  std::vector<double> sum_g(F, 0.0), sum_gx(F, 0.0);
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t f = 0; f < F; ++f) {
-      sum_g[f] += dy[i * F + f];
-      sum_gx[f] += double(dy[i * F + f]) * xhat_[i * F + f];
-    }
-  if (!weight.frozen)
-    for (int64_t f = 0; f < F; ++f) {
-      weight.grad[f] += float(sum_gx[f]);
-      bias.grad[f] += float(sum_g[f]);
-    }
-  dx_.resize({N, F});
-#pragma omp parallel for schedule(static) if (N * F > 32768)
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t f = 0; f < F; ++f)
-      dx_[i * F + f] = weight.value[f] * rstd_[f] *
-                       float(dy[i * F + f] - sum_g[f] / double(N) - xhat_[i * F + f] * sum_gx[f] / double(N));
+  batchnorm_backward(dy, xhat_, rstd_, params(), dx_);
   return dx_;
 }
 

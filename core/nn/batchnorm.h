@@ -1,10 +1,11 @@
-// BatchNorm over the rows of (N, F): training normalises with the batch mean and biased
-// variance and updates running statistics (momentum 0.1, unbiased variance, as PyTorch's
-// BatchNorm1d); evaluation uses the running statistics. Running stats are buffers (saved, not
-// trained).
+// BatchNorm over the rows of (N, F) (the op: core/ops/batchnorm.h): training normalises with the
+// batch mean and biased variance and updates running statistics (momentum 0.1, unbiased
+// variance, as PyTorch's BatchNorm1d); evaluation uses the running statistics. Running stats are
+// buffers (saved, not trained).
 #pragma once
 
 #include "core/module.h"
+#include "core/ops/batchnorm.h"
 
 namespace peer {
 
@@ -19,10 +20,12 @@ class BatchNorm1d : public Module {
   Parameter running_mean, running_var;    // (F) buffers
 
  private:
+  BatchNormParams params();
+
   float eps_, momentum_;
   bool train_ = false;
-  Tensor xhat_, y_, dx_;
-  std::vector<float> rstd_;  // (F)
+  Tensor xhat_, y_, dx_;  // (N, F), on the input's device
+  Tensor rstd_;           // (F)
 };
 
 }  // namespace peer

@@ -28,6 +28,7 @@ void adamw_update(Device d, const std::vector<AdamWSpan>& spans, AdamWStep s);
 // Row-sparse AdamW of a (rows, width) parameter w with moments m, v (rows, width); its gradient
 // holds k rows: touched (k) sorted unique row indices, g (k, width). lazy: only the touched rows
 // move; otherwise every row, with a zero gradient where it has none (see core/optim/adamw.h).
+// CUDA: touched may end in padding (RowSparseGrad::kPadRow, rows >= `rows`), which is skipped.
 void adamw_update_rows(Device d, float* w, float* m, float* v, int64_t rows, int64_t width, const int32_t* touched,
                        const float* g, int64_t k, float wd, bool lazy, AdamWStep s);
 

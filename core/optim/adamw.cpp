@@ -58,14 +58,16 @@ void AdamW::step(float lr) {
                        st.m.data(), st.v.data(), p->value.numel(), wd});
       continue;
     }
-    const std::vector<int32_t>& rows = p->sparse_grad.rows;
-    const int64_t k = int64_t(rows.size());
-    const float* g = k ? on_device(p->sparse_grad.values, d, *p, "[adamw] the gradient").data() : nullptr;
-    const int32_t* touched = k ? rows.data() : nullptr;
-    Tensor rows_on_device;  // see the header: a copy from the host
-    if (d == Device::CUDA && k) {
+    const RowSparseGrad& sg = p->sparse_grad;
+    const int64_t k = sg.slots();
+    const float* g = k ? on_device(sg.values, d, *p, "[adamw] the gradient").data() : nullptr;
+    const int32_t* touched = k ? sg.rows.data() : nullptr;
+    Tensor rows_on_device;  // host rows over device values (see the header): a copy from the host
+    if (k && !sg.index.empty()) {
+      touched = on_device(sg.index, d, *p, "[adamw] the gradient's rows").data_i32();
+    } else if (d == Device::CUDA && k) {
       rows_on_device = Tensor({k}, d, DType::I32);
-      cuda::copy(rows_on_device.data_i32(), rows.data(), size_t(k) * sizeof(int32_t));
+      cuda::copy(rows_on_device.data_i32(), sg.rows.data(), size_t(k) * sizeof(int32_t));
       touched = rows_on_device.data_i32();
     }
     adamw_update_rows(d, p->value.data(), st.m.data(), st.v.data(), p->value.dim(0), p->value.dim(1), touched, g, k,
@@ -96,7 +98,7 @@ std::vector<GradSpan> grad_spans(const std::vector<Parameter*>& params, Device d
   for (Parameter* p : params) {
     if (!p->trainable()) continue;
     Tensor& g = p->sparse ? p->sparse_grad.values : p->grad;
-    const int64_t n = p->sparse ? int64_t(p->sparse_grad.rows.size()) * p->value.dim(1) : p->grad.numel();
+    const int64_t n = p->sparse ? p->sparse_grad.slots() * p->value.dim(1) : p->grad.numel();
     if (n) out.push_back({on_device(g, d, *p, "[clip_grad_norm] the gradient").data(), n});
   }
   return out;

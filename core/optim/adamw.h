@@ -14,9 +14,11 @@
 //                   baseline the lazy mode is compared with.
 //
 // Parameters and moments live on one device (Module::to, AdamW::to); the update is the adamw op
-// (core/ops/adamw.h) there. On CUDA a step queues a few launches and does not wait for the GPU,
-// except that a row-sparse gradient's row list is copied from the host (RowSparseGrad keeps it
-// there), which waits for the work queued before.
+// (core/ops/adamw.h) there. On CUDA a step queues a few launches and does not wait for the GPU;
+// a row-sparse gradient in the device layout (core/module.h: what GPU backwards write) is
+// updated over its slots, padded slots skipped, so the count of touched rows is never read back.
+// Only a gradient built from host rows (RowSparseGrad::accumulate) has its rows copied over,
+// which waits for the work queued before.
 #pragma once
 
 #include <map>

@@ -176,7 +176,7 @@ const std::vector<Field>& schema() {
             "text sampled at the end of a run, in tokens; 0 = none"),
       field("train.seed", &C::train, &TrainConfig::seed, "seed of init, data order, dropout and routing noise"),
       field("train.threads", &C::train, &TrainConfig::threads, "CPU threads, in [1, 1024]"),
-      field("train.device", &C::train, &TrainConfig::device, "cpu or cuda (cuda: dense and MoE FFNs on a CUDA device; PEER, PKM and Memory+ are refused for now)"),
+      field("train.device", &C::train, &TrainConfig::device, "cpu or cuda (cuda: dense, MoE and PEER FFNs on a CUDA device; PKM and Memory+ are refused for now)"),
       field("train.sparse_adam", &C::train, &TrainConfig::sparse_adam,
             "expert tables: lazy (update the rows used) or dense (every row, every step)"),
       field("data.source", &C::data, &DataConfig::source, "brown (the Brown corpus) or files"),

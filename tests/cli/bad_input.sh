@@ -30,12 +30,14 @@ bad_config missing_data "$TMP/data/nope.txt" "data.files = [ \"$TMP/data/nope.tx
 bad_config toml_syntax "toml_syntax.toml" 'RAW:[broken'
 
 note "CUDA requests: a part without a CUDA implementation is refused by name, never served on the CPU"
-bad_config cuda_peer "train.device" 'train.device = "cuda"' 'model.ffn = "peer"'
-expect_stderr_contains "the PEER layer has no CUDA implementation"
-if [[ "$(nvidia-smi -L 2>/dev/null)" != *GPU* ]]; then  # the dense and MoE models and the retrieval bench run where a GPU is
+bad_config cuda_pkm "train.device" 'train.device = "cuda"' 'model.ffn = "pkm"'
+expect_stderr_contains "the product-key memory layer has no CUDA implementation"
+if [[ "$(nvidia-smi -L 2>/dev/null)" != *GPU* ]]; then  # dense, MoE, PEER and the retrieval bench run where a GPU is
   bad_config cuda_dense "train.device" 'train.device = "cuda"'
   expect_stderr_contains "no CUDA device"
   bad_config cuda_moe "train.device" 'train.device = "cuda"' 'model.ffn = "moe"'
+  expect_stderr_contains "no CUDA device"
+  bad_config cuda_peer "train.device" 'train.device = "cuda"' 'model.ffn = "peer"'
   expect_stderr_contains "no CUDA device"
   expect_usage_error "$PEER bench retrieval --device cuda" "--device cuda" "no CUDA device"
 fi

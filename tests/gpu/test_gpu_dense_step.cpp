@@ -1,25 +1,17 @@
 // The dense model's whole training step on the GPU against the CPU (issue: "the first 50 steps
 // match the CPU run within a stated tolerance; two GPU runs give identical curves; device memory
-// is flat over 100 steps").
-#include <catch2/catch.hpp>
-
-#include <cmath>
-#include <vector>
-
+// is flat over 100 steps"). The helpers: tests/gpu/gpu_train.h.
 #include "core/allocator.h"
-#include "tests/gpu/train_steps.h"
+#include "tests/gpu/gpu_train.h"
 
 using namespace peer;
-using namespace peer::test;
+using namespace peer::gpu_train;
 
 namespace {
-
 Config small_dense() {
-  Config c = parse_config("", "test", {"model.n_embd=32", "model.n_head=4", "model.n_layer=2", "model.block_size=16",
-                                       "model.dropout=0.1", "train.batch_size=4", "train.grad_clip=1.0"});
-  return c;
+  return parse_config("", "test", {"model.n_embd=32", "model.n_head=4", "model.n_layer=2", "model.block_size=16",
+                                   "model.dropout=0.1", "train.batch_size=4", "train.grad_clip=1.0"});
 }
-
 }  // namespace
 
 TEST_CASE("gpu dense step: 50 steps follow the CPU's losses, and parameters stay close", "[gpu]") {
@@ -29,22 +21,8 @@ TEST_CASE("gpu dense step: 50 steps follow the CPU's losses, and parameters stay
   const std::vector<double> a = train(cpu, c, vocab, 50), b = train(gpu, c, vocab, 50);
   // Float32 on both, different summation orders (cuBLAS, tree reductions): the curves drift
   // apart by rounding only. Tolerance per step: 2e-3 + 1e-3 * |loss|.
-  int bad = 0;
-  for (size_t s = 0; s < a.size(); ++s)
-    if (!(std::fabs(a[s] - b[s]) <= 2e-3 + 1e-3 * std::fabs(a[s]))) {
-      UNSCOPED_INFO("step " << s << ": cpu " << a[s] << " gpu " << b[s]);
-      ++bad;
-    }
-  CHECK(bad == 0);
-  const std::vector<Parameter*> pc = cpu.model->parameters(), pg = gpu.model->parameters();
-  for (size_t i = 0; i < pc.size(); ++i) {
-    const Tensor g = pg[i]->value.to(Device::CPU);
-    double worst = 0.0;
-    for (int64_t j = 0; j < g.numel(); ++j)
-      worst = std::max(worst, std::fabs(double(g[j]) - pc[i]->value[j]) - (1e-3 + 1e-2 * std::fabs(pc[i]->value[j])));
-    INFO(pc[i]->name << " " << pc[i]->value.shape_str() << ": worst excess over 1e-3 + 1e-2|cpu| = " << worst);
-    CHECK(worst <= 0.0);
-  }
+  CHECK(curves_apart(a, b, 2e-3, 1e-3) == 0);
+  check_params_close(*cpu.model, *gpu.model, 1e-3, 1e-2);
 }
 
 TEST_CASE("gpu dense step: two runs give identical losses, and memory is flat over 100 steps", "[gpu]") {
@@ -53,7 +31,7 @@ TEST_CASE("gpu dense step: two runs give identical losses, and memory is flat ov
   Run first = make_run(c, vocab, Device::CUDA);
   const std::vector<double> a = train(first, c, vocab, 5);
   const int64_t mallocs = cuda_memory_stats().raw_allocations;
-  const std::vector<double> a_rest = train(first, c, vocab, 95);
+  const std::vector<double> a_rest = train(first, c, vocab, 95, 5);
   CHECK(cuda_memory_stats().raw_allocations == mallocs);  // no cudaMalloc after the first steps
   Run second = make_run(c, vocab, Device::CUDA);
   const std::vector<double> b = train(second, c, vocab, 5);

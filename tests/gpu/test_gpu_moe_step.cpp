@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "core/allocator.h"
-#include "tests/gpu/train_steps.h"
+#include "tests/gpu/gpu_train.h"
 
 using namespace peer;
-using namespace peer::test;
+using namespace peer::gpu_train;
 
 namespace {
 
@@ -33,13 +33,7 @@ TEST_CASE("gpu moe step: 50 steps follow the CPU's losses", "[gpu]") {
   // As the dense step (2e-3 + 1e-3 |loss|, rounding only), with room for a router choice or a
   // capacity drop that rounding flips where two scores or gates tie within an ulp: one token of
   // the 64 taking its other expert moves the mean loss by ~1e-3. Tolerance: 5e-3 + 2e-3 |loss|.
-  int bad = 0;
-  for (size_t s = 0; s < a.size(); ++s)
-    if (!(std::fabs(a[s] - b[s]) <= 5e-3 + 2e-3 * std::fabs(a[s]))) {
-      UNSCOPED_INFO("step " << s << ": cpu " << a[s] << " gpu " << b[s]);
-      ++bad;
-    }
-  CHECK(bad == 0);
+  CHECK(curves_apart(a, b, 5e-3, 2e-3) == 0);
   Stats sc, sg;  // the router statistics of the last step, read from the device accumulators
   cpu.model->stats(sc);
   gpu.model->stats(sg);

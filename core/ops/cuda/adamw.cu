@@ -21,10 +21,12 @@ __global__ void dense_kernel(const __grid_constant__ Batch b, int64_t chunks, Ad
 }
 
 // w, m, v (rows, width); g (k, width) for the touched rows (k).
-__global__ void lazy_rows_kernel(float* w, float* m, float* v, int64_t width, const int32_t* touched, const float* g,
-                                 int64_t k, float wd, AdamWStep s) {
+// A padded slot (row >= rows, RowSparseGrad::kPadRow) is skipped.
+__global__ void lazy_rows_kernel(float* w, float* m, float* v, int64_t rows, int64_t width, const int32_t* touched,
+                                 const float* g, int64_t k, float wd, AdamWStep s) {
   for (int64_t t = blockIdx.x; t < k; t += gridDim.x) {
     const int64_t r = touched[t];
+    if (r < 0 || r >= rows) continue;
     for (int64_t j = threadIdx.x; j < width; j += blockDim.x)
       adamw_element(w[r * width + j], m[r * width + j], v[r * width + j], g[t * width + j], wd, s);
   }
@@ -55,7 +57,7 @@ void adamw_update_rows(float* w, float* m, float* v, int64_t rows, int64_t width
   const int64_t blocks = lazy ? k : rows;
   if (blocks == 0 || width == 0) return;
   const int grid = int(std::min<int64_t>(blocks, kMaxBlocks));
-  if (lazy) lazy_rows_kernel<<<grid, kRowThreads>>>(w, m, v, width, touched, g, k, wd, s);
+  if (lazy) lazy_rows_kernel<<<grid, kRowThreads>>>(w, m, v, rows, width, touched, g, k, wd, s);
   else dense_rows_kernel<<<grid, kRowThreads>>>(w, m, v, rows, width, touched, g, k, wd, s);
   PEER_CUDA_CHECK_LAUNCH();
 }

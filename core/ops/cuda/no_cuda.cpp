@@ -7,12 +7,14 @@
 #include "core/ops/add.h"
 #include "core/ops/attention.h"
 #include "core/ops/backend.h"
+#include "core/ops/batchnorm.h"
 #include "core/ops/cross_entropy.h"
 #include "core/ops/dropout.h"
 #include "core/ops/embedding.h"
 #include "core/ops/grad_norm.h"
 #include "core/ops/layernorm.h"
 #include "core/ops/linear.h"
+#include "core/sparse_rows.h"
 
 namespace peer::cuda {
 
@@ -59,6 +61,18 @@ void attention_forward(const Tensor&, int64_t, int64_t, int64_t, const DropoutRu
 void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t,
                         const DropoutRule*, Tensor&, Tensor&) {
   no_cuda_implementation("[attention]");
+}
+
+void batchnorm_forward(const Tensor&, const BatchNormParams&, bool, Tensor&, Tensor&, Tensor&) {
+  no_cuda_implementation("[batchnorm_forward]");
+}
+void batchnorm_backward(const Tensor&, const Tensor&, const Tensor&, const BatchNormParams&, Tensor&) {
+  no_cuda_implementation("[batchnorm_backward]");
+}
+
+void scatter_rows(const int32_t*, const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t,
+                  RowSparseGrad&) {
+  no_cuda_implementation("[scatter_rows]");
 }
 
 }  // namespace peer::cuda
