@@ -60,9 +60,9 @@ int run_jobs(const Experiment& e, const std::string& out_dir, std::vector<JobSta
   k.write_report();
   const bool settled = std::all_of(states.begin(), states.end(),
                                    [](JobState s) { return s == JobState::Done || s == JobState::Failed; });
-  if (interrupt_requested() && !settled) {
+  if (interrupt_requested()) {  // also when it came during the last report: its plots are missing
     std::cerr << "[run] interrupted; finished " << k.noun << "s and the running one's checkpoint are kept. Run the "
-              << "same command again to continue.\n";
+              << "same command again to continue" << (settled ? " (it redraws the report)" : "") << ".\n";
     return kExitInterrupted;
   }
   if (k.summarize) k.summarize();
