@@ -68,11 +68,13 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
 
 void Trainer::check_resumable(const CheckpointInfo& info) const {
   const std::string file = checkpoint_path(dir_);
-  if (info.step < 0) throw InputError(file + ": step " + std::to_string(info.step) + " is negative (a damaged checkpoint)");
+  if (info.step < 0)
+    throw InputError(file + ": step " + std::to_string(info.step) + " is negative (a damaged checkpoint)");
   if (info.step >= config_.total_steps())
     throw InputError("run '" + dir_ + "' already finished (step " + std::to_string(info.step) + " of " +
                      std::to_string(config_.total_steps()) + "); to train longer, add --set train.steps=N");
-  const std::vector<std::string> changed = fixed_key_changes(with_absolute_paths(info.config), with_absolute_paths(config_));
+  const std::vector<std::string> changed =
+      fixed_key_changes(with_absolute_paths(info.config), with_absolute_paths(config_));
   if (!changed.empty())
     throw InputError("--resume '" + dir_ + "': " + file + " holds a model of another shape or config: " +
                      absl::StrJoin(changed, ", ") + ". Only the keys marked 'may change on --resume' in `peer config "
