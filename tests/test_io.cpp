@@ -298,3 +298,14 @@ TEST_CASE("read_file: a missing file is an InputError naming it", "[io][atomic]"
   CHECK_THROWS_AS(read_file(dir.file("missing.txt")), InputError);
   CHECK_THROWS_WITH(read_file(dir.file("missing.txt")), Catch::Contains("missing.txt"));
 }
+
+TEST_CASE("append_file: appends, and a full disk throws naming the file", "[io][atomic]") {
+  TempDir dir;
+  const std::string target = dir.file("log.jsonl");
+  append_file(target, "a\n");
+  append_file(target, "b\n");
+  CHECK(read_file(target) == "a\nb\n");
+  // /dev/full accepts the open and fails every write with ENOSPC (at the flush in fclose).
+  CHECK_THROWS_WITH(append_file("/dev/full", "row\n"), Catch::Contains("/dev/full") && Catch::Contains("space"));
+  CHECK_THROWS_WITH(append_file(dir.file("no/such/folder/x"), "row\n"), Catch::Contains("no/such/folder/x"));
+}

@@ -59,6 +59,16 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   f.commit();
 }
 
+void append_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  if (!f) fail("cannot open", path);
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int write_errno = errno;
+  const bool closed = std::fclose(f) == 0;  // it flushes: a full disk often shows only here
+  if (!written) errno = write_errno;
+  if (!written || !closed) fail("cannot write", path);
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot read file '" + path + "'");

@@ -25,6 +25,9 @@ class AtomicFile {
 };
 
 void write_file_atomic(const std::string& path, const std::string& contents);
+// Appends text to a file (created if missing), every step checked: a failure (a full disk
+// included) throws naming the file.
+void append_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);  // throws InputError naming the file
 
 }  // namespace peer

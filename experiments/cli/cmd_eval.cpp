@@ -1,4 +1,5 @@
 // `peer eval` and `peer sample`: both restore a trained run folder.
+#include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -20,13 +21,15 @@ const char* kEvalHelp = R"(usage: peer eval DIR [--data PATH] [--batches N]
 
 Loads DIR/checkpoint.safetensors and prints, as one JSON line, the mean loss on the run's own
 train and validation splits (N fixed batches, default train.eval_batches), or with --data, the
-loss over every token of a text file (consecutive windows of block_size).
+loss over every token of a text file (consecutive windows of block_size). A model or loss holding
+a NaN or an infinity is refused (exit 1).
 )";
 
 const char* kSampleHelp = R"(usage: peer sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]
 
 Generates N tokens (default 500) from the model in DIR after PROMPT, sampling at temperature T
-(default 1.0) among the K most likely tokens (default all), seeded by S (default 1).
+(default 1.0) among the K most likely tokens (default all), seeded by S (default 1). A model
+holding a NaN or an infinity is refused (exit 1).
 )";
 
 std::string single_dir(const Args& a) {
@@ -61,6 +64,9 @@ int cmd_eval(int argc, char** argv) {
     out["train_loss"] = estimate_loss(*t.model, *d.dataset, Split::Train, c, batches);
     out["val_loss"] = estimate_loss(*t.model, *d.dataset, Split::Val, c, batches);
   }
+  for (const char* key : {"loss", "train_loss", "val_loss"})
+    if (out.contains(key) && !std::isfinite(out[key].get<double>()))
+      throw NonFiniteError(checkpoint_path(single_dir(a)) + ": the " + key + " is not finite (NaN or an infinity)");
   std::cout << out.dump() << "\n";
   return kExitOk;
 }

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/interrupt.h"
 #include "experiments/run/model_factory.h"
 #include "experiments/run/sample.h"
 #include "experiments/run/trainer.h"
@@ -23,7 +24,11 @@ metrics.jsonl, checkpoint.safetensors and summary.json. Ends with a text sample 
   --out DIR         run folder (default runs/<config name>-<date>-<time>); must be new or empty
   --resume DIR      continue the run in DIR from its checkpoint (CONFIG defaults to DIR/config.toml)
 
-Ctrl-C writes a checkpoint and exits 130; resume it with --resume DIR.
+Ctrl-C (or SIGTERM) writes a checkpoint and exits 130; resume it with --resume DIR. During the final
+sample it stops the sample (exit 130; the run is complete). One process at a time trains in DIR
+(DIR/train.lock). --resume refuses a config that changes a key not marked "may change on --resume"
+in `peer config keys`. A non-finite loss or state stops the run (exit 1) keeping the last finite
+checkpoint; a failed write (a full disk) stops it naming the file (exit 1).
 )";
 
 std::string default_out(const std::string& config_path) {
@@ -58,6 +63,10 @@ int cmd_train(int argc, char** argv) {
               << sample_text(trainer.model(), trainer.data().tokenizer, "", config.train.sample_tokens, 1.0, 0,
                              uint64_t(config.train.seed))
               << "\n--------------\n";
+    if (interrupt_requested()) {
+      std::cerr << "[train] interrupted while sampling; the run in " << dir << " is complete\n";
+      return kExitInterrupted;
+    }
   }
   std::printf("val loss %.4f (best %.4f) after %ld steps, %.0f tokens/s\n", r.final_val_loss, r.best_val_loss,
               long(r.steps), r.tokens_per_s);

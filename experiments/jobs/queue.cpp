@@ -90,9 +90,9 @@ int run_jobs(const Experiment& e, const std::string& out_dir, std::vector<JobSta
   bool settled = true;
   for (size_t i = 0; i < n; ++i)
     settled = settled && (!shard.has(i) || states[i] == JobState::Done || states[i] == JobState::Failed);
-  if (interrupt_requested() && !settled) {
+  if (interrupt_requested()) {  // also when it came during the last report: its plots are missing
     std::cerr << "[run] interrupted; finished " << k.noun << "s and the running one's checkpoint are kept. Run the "
-              << "same command again to continue.\n";
+              << "same command again to continue" << (settled ? " (it redraws the report)" : "") << ".\n";
     return kExitInterrupted;
   }
   if (k.summarize) k.summarize();

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "core/io/atomic_file.h"
+#include "experiments/run/interrupt.h"
 
 namespace fs = std::filesystem;
 
@@ -54,8 +55,11 @@ bool run_gnuplot(const std::string& out_dir, const std::string& script) {
     return false;
   }
   std::string cmd = "cd " + shell_quote(out_dir) + " && gnuplot plots/plots.gp 2> plots/gnuplot.log";
-  if (std::system(cmd.c_str()) != 0) {
-    std::cerr << "[run] gnuplot failed (see " << out_dir << "/plots/gnuplot.log): no plots\n";
+  if (interrupt_requested() || run_interruptible(cmd) != 0) {
+    if (interrupt_requested())
+      std::cerr << "[run] interrupted: no plots (redraw: cd " << out_dir << " && gnuplot plots/plots.gp)\n";
+    else
+      std::cerr << "[run] gnuplot failed (see " << out_dir << "/plots/gnuplot.log): no plots\n";
     return false;
   }
   return true;

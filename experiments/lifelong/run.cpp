@@ -104,6 +104,7 @@ class MethodRun {
   void measure(std::vector<double>& loss, std::vector<std::vector<double>>& share);
   void record_phase();
   int train_phase(int64_t phase, int64_t first_step);
+  int fail(const std::string& why);
   int64_t global_step(int64_t phase, int64_t s) const { return phase * plan_.steps_per_phase + s; }
 
   const Experiment& e_;
@@ -139,6 +140,9 @@ void MethodRun::measure(std::vector<double>& loss, std::vector<std::vector<doubl
 
 void MethodRun::record_phase() {
   verify_frozen(*model_, rec_, rec_.phases_done + 1);
+  // Before anything is recorded: a diverged phase is not claimed done (save_checkpoint below
+  // would refuse it too, but after the record has changed).
+  require_finite_parameters(*model_, "after phase " + std::to_string(rec_.phases_done + 1));
   std::vector<double> loss;
   std::vector<std::vector<double>> share;
   measure(loss, share);
@@ -186,14 +190,9 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   const LoopEnd end = train_loop(*model_, *opt_, loop, progress, dir_);
   rec_.train_s = end.seconds;
   if (end.step > first_step) rec_.tokens_trained = global_step(phase, end.step) * plan_.batch * plan_.block;
-  if (end.stop == LoopStop::NonFinite) {
-    rec_.failed = std::string("loss is ") + (std::isnan(end.loss) ? "nan" : "inf") + " at phase " +
-                  std::to_string(phase + 1) + " step " + std::to_string(end.step);
-    write_file_atomic(state_path(dir_), rec_.to_json());
-    std::fprintf(stderr, "\n[run] %s: %s; stopping this method (its last phase's checkpoint is kept)\n",
-                 m_.name.c_str(), rec_.failed.c_str());
-    return kExitFailed;
-  }
+  if (end.stop == LoopStop::NonFinite)
+    return fail(std::string("loss is ") + (std::isnan(end.loss) ? "nan" : "inf") + " at phase " +
+                std::to_string(phase + 1) + " step " + std::to_string(end.step));
   progress.finish();
   if (end.stop == LoopStop::Interrupted) {
     save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), c, data_.tokenizer, global_step(phase, end.step));
@@ -203,6 +202,14 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
     return kExitInterrupted;
   }
   return kExitOk;
+}
+
+int MethodRun::fail(const std::string& why) {
+  rec_.failed = why;
+  write_file_atomic(state_path(dir_), rec_.to_json());
+  std::fprintf(stderr, "\n[run] %s: %s; stopping this method (its last phase's checkpoint is kept)\n",
+               m_.name.c_str(), rec_.failed.c_str());
+  return kExitFailed;
 }
 
 int MethodRun::run() {
@@ -222,8 +229,12 @@ int MethodRun::run() {
     // A checkpoint inside phase p (an interrupt) resumes there; one at its start, from the end
     // of phase p - 1, has not had p's freeze-and-add yet.
     const int64_t first = std::max<int64_t>(0, step_ - global_step(p, 0));
-    if (int rc = train_phase(p, first); rc != kExitOk) return rc;
-    record_phase();
+    try {
+      if (int rc = train_phase(p, first); rc != kExitOk) return rc;
+      record_phase();
+    } catch (const NonFiniteError& e) {  // a state that no checkpoint may hold
+      return fail(e.what());
+    }
     step_ = global_step(p + 1, 0);
   }
   rec_.finished = true;

@@ -1,5 +1,6 @@
 #include "experiments/run/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,25 @@ std::string vocab_json(const Tokenizer& tok) {
   return a.dump();
 }
 
+// Named host views of tensors; one on a GPU is copied (a deque: pointers stay valid).
+struct HostTensors {
+  std::deque<Tensor> copies;
+  std::vector<std::pair<std::string, const Tensor*>> list;
+  void add(const std::string& name, const Tensor& t) {
+    if (t.device() != Device::CPU) copies.push_back(t.to(Device::CPU));
+    list.emplace_back(name, t.device() == Device::CPU ? &t : &copies.back());
+  }
+  // The name of the first tensor holding a NaN or an infinity, or "".
+  std::string first_non_finite() const {
+    for (const auto& [name, t] : list) {
+      const float* v = t->data();
+      for (int64_t i = 0; i < t->numel(); ++i)
+        if (!std::isfinite(v[i])) return name;
+    }
+    return "";
+  }
+};
+
 void copy_into(const std::string& path, const std::string& name, const Tensor& src, Tensor& dst) {
   if (src.shape() != dst.shape())
     throw InputError("checkpoint '" + path + "': tensor '" + name + "' has shape " + src.shape_str() +
@@ -30,19 +50,17 @@ void copy_into(const std::string& path, const std::string& name, const Tensor& s
 
 void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, const Config& config,
                      const Tokenizer& tok, int64_t step) {
-  std::deque<Tensor> host;  // host copies of tensors on a GPU (a deque: pointers stay valid)
-  std::vector<std::pair<std::string, const Tensor*>> tensors;
-  auto add = [&](const std::string& name, const Tensor& t) {
-    if (t.device() != Device::CPU) host.push_back(t.to(Device::CPU));
-    tensors.emplace_back(name, t.device() == Device::CPU ? &t : &host.back());
-  };
-  for (Parameter* p : model.parameters()) add("model." + p->name, p->value);
+  HostTensors tensors;
+  for (Parameter* p : model.parameters()) tensors.add("model." + p->name, p->value);
   if (opt) {
     for (auto& [name, s] : opt->state()) {
-      add("optim.m." + name, s.m);
-      add("optim.v." + name, s.v);
+      tensors.add("optim.m." + name, s.m);
+      tensors.add("optim.v." + name, s.v);
     }
   }
+  if (const std::string bad = tensors.first_non_finite(); !bad.empty())
+    throw NonFiniteError("the state after step " + std::to_string(step) + " holds a NaN or an infinity (tensor '" +
+                         bad + "'); no checkpoint written for it");
   nlohmann::json pools = nlohmann::json::object(), frozen = nlohmann::json::array();
   for (auto& [name, layer] : peer_layers(model))
     for (auto& pool : layer->pools)
@@ -56,7 +74,14 @@ void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, 
                    {"peer.vocab", vocab_json(tok)},
                    {"peer.step", std::to_string(step)},
                    {"peer.optim_steps", std::to_string(opt ? opt->steps() : 0)}};
-  save_safetensors(path, tensors, meta);
+  save_safetensors(path, tensors.list, meta);
+}
+
+void require_finite_parameters(LanguageModel& model, const std::string& origin) {
+  HostTensors tensors;
+  for (Parameter* p : model.parameters()) tensors.add(p->name, p->value);
+  if (const std::string bad = tensors.first_non_finite(); !bad.empty())
+    throw NonFiniteError(origin + ": parameter '" + bad + "' holds a NaN or an infinity (the run diverged)");
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

@@ -3,6 +3,7 @@
 // checksum and shape against the model being restored.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 
 #include "core/data/tokenizer.h"
@@ -20,8 +21,19 @@ struct CheckpointInfo {
   std::string frozen;  // JSON: names of frozen parameters
 };
 
+// A model or optimizer state that holds a NaN or an infinity (a diverged run): never written as a
+// checkpoint, evaluated or sampled. A run failure (exit 1).
+class NonFiniteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Writes the checkpoint of `step` atomically. A state holding a NaN or an infinity is refused
+// first (NonFiniteError naming the step and the tensor): the previous checkpoint stays.
 void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, const Config& config,
                      const Tokenizer& tok, int64_t step);
+// NonFiniteError naming `origin` and the first parameter holding a NaN or an infinity.
+void require_finite_parameters(LanguageModel& model, const std::string& origin);
 
 // Config, vocabulary and step from the checkpoint's header. Throws InputError naming the file.
 CheckpointInfo read_checkpoint_info(const std::string& path);

@@ -26,6 +26,7 @@ struct Field {
   const char* meaning;
   std::function<void(Config&, const toml::node&)> read;
   std::function<std::string(const Config&)> literal;  // the value as TOML
+  bool resumable = false;  // `peer train --resume` may change it (resumable())
 };
 
 [[noreturn]] void type_error(const std::string& key, const char* expected) {
@@ -102,6 +103,13 @@ Field field(const std::string& key, Section Config::*sec, T Section::*member, co
           [=](const Config& c) { return value_literal((c.*sec).*member); }};
 }
 
+// A key that `peer train --resume` may change: how long the run goes, what it logs and evaluates
+// and on how many threads, never the model, the data or how it is trained.
+Field resumable(Field f) {
+  f.resumable = true;
+  return f;
+}
+
 const std::vector<Field>& schema() {
   using C = Config;
   static const std::vector<Field> fields = {
@@ -159,9 +167,9 @@ const std::vector<Field>& schema() {
             "ffn = memory_plus only: one value table shared by every memory_plus block (counted and saved once)"),
       field("memory_plus.qk_norm", &C::memory_plus, &MemoryPlusConfig::qk_norm,
             "ffn = memory_plus only: LayerNorm on each query half and normalised sub-keys"),
-      field("train.steps", &C::train, &TrainConfig::steps, "optimizer steps (when train.tokens = 0)"),
-      field("train.tokens", &C::train, &TrainConfig::tokens,
-            "when > 0, steps = ceil(tokens / (batch_size * block_size)); 0 = use steps"),
+      resumable(field("train.steps", &C::train, &TrainConfig::steps, "optimizer steps (when train.tokens = 0)")),
+      resumable(field("train.tokens", &C::train, &TrainConfig::tokens,
+                      "when > 0, steps = ceil(tokens / (batch_size * block_size)); 0 = use steps")),
       field("train.batch_size", &C::train, &TrainConfig::batch_size, "sequences per step"),
       field("train.lr", &C::train, &TrainConfig::lr, "peak learning rate (AdamW)"),
       field("train.min_lr_ratio", &C::train, &TrainConfig::min_lr_ratio,
@@ -169,13 +177,14 @@ const std::vector<Field>& schema() {
       field("train.weight_decay", &C::train, &TrainConfig::weight_decay, "AdamW weight decay (not on norms, biases, embeddings)"),
       field("train.warmup_steps", &C::train, &TrainConfig::warmup_steps, "linear warmup steps before the cosine decay"),
       field("train.grad_clip", &C::train, &TrainConfig::grad_clip, "clip the global gradient norm; 0 = no clipping"),
-      field("train.eval_every", &C::train, &TrainConfig::eval_every, "steps between validation evaluations"),
-      field("train.eval_batches", &C::train, &TrainConfig::eval_batches, "batches per validation evaluation"),
-      field("train.log_every", &C::train, &TrainConfig::log_every, "steps between training-loss rows"),
-      field("train.sample_tokens", &C::train, &TrainConfig::sample_tokens,
-            "text sampled at the end of a run, in tokens; 0 = none"),
+      resumable(field("train.eval_every", &C::train, &TrainConfig::eval_every, "steps between validation evaluations")),
+      resumable(field("train.eval_batches", &C::train, &TrainConfig::eval_batches,
+                      "batches per validation evaluation")),
+      resumable(field("train.log_every", &C::train, &TrainConfig::log_every, "steps between training-loss rows")),
+      resumable(field("train.sample_tokens", &C::train, &TrainConfig::sample_tokens,
+                      "text sampled at the end of a run, in tokens; 0 = none")),
       field("train.seed", &C::train, &TrainConfig::seed, "seed of init, data order, dropout and routing noise"),
-      field("train.threads", &C::train, &TrainConfig::threads, "CPU threads, in [1, 1024]"),
+      resumable(field("train.threads", &C::train, &TrainConfig::threads, "CPU threads, in [1, 1024]")),
       field("train.device", &C::train, &TrainConfig::device, "cpu or cuda (cuda: dense, MoE and PEER FFNs on a CUDA device; PKM and Memory+ are refused for now)"),
       field("train.sparse_adam", &C::train, &TrainConfig::sparse_adam,
             "expert tables: lazy (update the rows used) or dense (every row, every step)"),
@@ -224,8 +233,18 @@ std::vector<std::string> config_keys() {
 
 std::vector<ConfigKeyDoc> config_key_docs() {
   std::vector<ConfigKeyDoc> docs;
-  for (const Field& f : schema()) docs.push_back({f.key, f.type, f.literal(Config{}), f.meaning});
+  for (const Field& f : schema())
+    docs.push_back({f.key, f.type, f.literal(Config{}),
+                    f.meaning + std::string(f.resumable ? " (may change on --resume)" : "")});
   return docs;
+}
+
+std::vector<std::string> fixed_key_changes(const Config& before, const Config& now) {
+  std::vector<std::string> changes;
+  for (const Field& f : schema())
+    if (!f.resumable && f.literal(before) != f.literal(now))
+      changes.push_back(f.key + " (" + f.literal(before) + ", now " + f.literal(now) + ")");
+  return changes;
 }
 
 std::string format_config_keys(bool markdown) {

@@ -135,6 +135,10 @@ std::string to_toml(const Config& c);
 // Every known key, dotted ("model.n_embd", ...), in schema order.
 std::vector<std::string> config_keys();
 
+// The keys that differ between `before` and `now`, as "key (before, now)" in schema order, but
+// for those a resumed run may change (their meaning says "may change on --resume").
+std::vector<std::string> fixed_key_changes(const Config& before, const Config& now);
+
 // The key reference `peer config keys` prints, from the schema the parser reads: per key its TOML
 // type, its default (as to_toml writes it) and what it means.
 struct ConfigKeyDoc {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
 #include "core/io/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -13,12 +14,11 @@ namespace peer {
 
 std::string metrics_path(const std::string& dir) { return (fs::path(dir) / "metrics.jsonl").string(); }
 
-void append_metrics(const std::string& dir, const json& row) {
-  std::ofstream f(metrics_path(dir), std::ios::app);
-  f << row.dump() << "\n";
-}
+void append_metrics(const std::string& dir, const json& row) { append_file(metrics_path(dir), row.dump() + "\n"); }
 
 KeptMetrics truncate_metrics(const std::string& path, int64_t step) {
+  // A device or a pipe there (/dev/full, /dev/zero) would be read forever.
+  if (fs::exists(path) && !fs::is_regular_file(path)) throw InputError(path + ": not a regular file");
   std::ifstream in(path);
   std::string line, kept;
   KeptMetrics m;

@@ -8,6 +8,7 @@
 namespace peer {
 
 std::string metrics_path(const std::string& dir);
+// Throws naming the file when the row cannot be written (a full disk: the run stops, not the log).
 void append_metrics(const std::string& dir, const nlohmann::json& row);
 
 struct KeptMetrics {

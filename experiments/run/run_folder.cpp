@@ -1,7 +1,14 @@
 #include "experiments/run/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
@@ -18,6 +25,35 @@ std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "c
 std::optional<CheckpointInfo> find_checkpoint(const std::string& dir) {
   if (!fs::is_regular_file(checkpoint_path(dir))) return std::nullopt;
   return read_checkpoint_info(checkpoint_path(dir));
+}
+
+RunLock::RunLock(const std::string& dir) {
+  fs::create_directories(dir);
+  const std::string path = (fs::path(dir) / kRunLockFile).string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw std::runtime_error("cannot open the lock file '" + path + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+    ::close(fd_);
+    if (err != EWOULDBLOCK) throw std::runtime_error("cannot lock '" + path + "': " + std::strerror(err));
+    const std::string holder = n > 0 ? std::string(pid, std::strcspn(pid, " \n")) : "";
+    throw InputError("run folder '" + dir + "' is in use: process " + (holder.empty() ? "(pid unknown)" : holder) +
+                     " is training in it (it holds " + path + "); wait for it or stop it");
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+    throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+}
+
+RunLock::~RunLock() { ::close(fd_); }  // closing releases the lock
+
+bool holds_run_files(const std::string& dir) {
+  if (!fs::is_directory(dir)) return false;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename() != kRunLockFile) return true;
+  return false;
 }
 
 void write_run_config(const std::string& dir, const Config& c) {
@@ -64,7 +100,10 @@ OpenedRun open_run(const std::string& dir, const Config& config, int64_t vocab_s
     restore_structure(*r.model, r.info);
   }
   if (with_optimizer) r.opt = std::make_unique<AdamW>(r.model->parameters(), adamw_options(config));
-  if (checkpoint) load_checkpoint(checkpoint_path(dir), *r.model, r.opt.get());
+  if (checkpoint) {
+    load_checkpoint(checkpoint_path(dir), *r.model, r.opt.get());
+    require_finite_parameters(*r.model, checkpoint_path(dir));  // one written before finite checks
+  }
   return r;
 }
 

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "experiments/run/checkpoint.h"
 #include "experiments/run/data.h"
+#include "experiments/run/interrupt.h"
 
 namespace peer {
 
@@ -19,11 +21,13 @@ std::string sample_text(LanguageModel& model, const Tokenizer& tok, const std::s
   Philox rng(seed, kStreamSample);
   std::vector<double> p(V);
   std::vector<int32_t> order(V);
-  for (int64_t n = 0; n < tokens; ++n) {
+  for (int64_t n = 0; n < tokens && !interrupt_requested(); ++n) {
     int64_t T = std::min<int64_t>(block, int64_t(ids.size()));
     model.forward(ids.data() + ids.size() - T, nullptr, 1, T, false, 0);
     const Tensor logits = model.logits().to(Device::CPU);  // the last row is read on the host
     const float* z = logits.data() + (T - 1) * V;
+    if (!std::all_of(z, z + V, [](float v) { return std::isfinite(v); }))
+      throw NonFiniteError("sampling: the model's logits hold a NaN or an infinity");
     std::iota(order.begin(), order.end(), 0);
     int64_t k = top_k > 0 ? std::min(top_k, V) : V;
     std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) { return z[a] > z[b]; });

@@ -9,7 +9,8 @@
 
 namespace peer {
 
-// Generates `tokens` tokens after `prompt` (temperature, top_k <= 0 = all), seeded.
+// Generates `tokens` tokens after `prompt` (temperature, top_k <= 0 = all), seeded; fewer when
+// an interrupt (interrupt.h) stops it. Logits holding a NaN or an infinity: NonFiniteError.
 std::string sample_text(LanguageModel& model, const Tokenizer& tok, const std::string& prompt, int64_t tokens,
                         double temperature, int64_t top_k, uint64_t seed);
 

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_join.h"
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/parallel.h"
@@ -26,6 +27,10 @@ using nlohmann::json;
 
 namespace peer {
 
+namespace {
+std::string nan_or_inf(double v) { return std::isnan(v) ? "nan" : "inf"; }
+}  // namespace
+
 Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) : config_(config), dir_(out_dir) {
   reset_peak_rss();
   const Device device = run_device(config_, "[train]");
@@ -33,14 +38,12 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
   if (resume) {
     info = find_checkpoint(dir_);
     if (!info) throw InputError("--resume '" + dir_ + "': no checkpoint.safetensors there");
+    check_resumable(*info);
     start_step_ = info->step;
-  } else if (fs::exists(dir_) && !fs::is_empty(dir_)) {
+  } else if (holds_run_files(dir_)) {
     throw InputError("output folder '" + dir_ + "' already holds files; use --resume " + dir_ +
                      " to continue it, or another --out");
   }
-  if (resume && start_step_ >= config_.total_steps())
-    throw InputError("run '" + dir_ + "' already finished (step " + std::to_string(start_step_) + " of " +
-                     std::to_string(config_.total_steps()) + "); to train longer, add --set train.steps=N");
   data_ = load_run_data(config_, info ? std::optional<Tokenizer>(info->tokenizer) : std::nullopt);
   set_num_threads(int(config_.train.threads));
   OpenedRun run = open_run(dir_, config_, data_.tokenizer.vocab_size(), info, true);
@@ -48,12 +51,34 @@ Trainer::Trainer(const Config& config, const std::string& out_dir, bool resume) 
   opt_ = std::move(run.opt);
   model_->to(device);
   opt_->to(device);
+  // Locked before the first write, all checks done: a refused run changes nothing. What was
+  // read before must still be there: another process may have trained in the folder meanwhile.
+  lock_.emplace(dir_);
+  const std::optional<CheckpointInfo> now = find_checkpoint(dir_);
+  if (resume ? !now || now->step != start_step_ : holds_run_files(dir_))
+    throw InputError("run folder '" + dir_ + "' changed while this run started (another process trained in it); "
+                     "try again");
   if (resume) {
     KeptMetrics kept = truncate_metrics(metrics_path(dir_), start_step_);
     best_val_loss_ = kept.best_val_loss;
     elapsed_before_ = kept.elapsed_s;
   }
   write_run_config(dir_, config_);
+}
+
+void Trainer::check_resumable(const CheckpointInfo& info) const {
+  const std::string file = checkpoint_path(dir_);
+  if (info.step < 0)
+    throw InputError(file + ": step " + std::to_string(info.step) + " is negative (a damaged checkpoint)");
+  if (info.step >= config_.total_steps())
+    throw InputError("run '" + dir_ + "' already finished (step " + std::to_string(info.step) + " of " +
+                     std::to_string(config_.total_steps()) + "); to train longer, add --set train.steps=N");
+  const std::vector<std::string> changed =
+      fixed_key_changes(with_absolute_paths(info.config), with_absolute_paths(config_));
+  if (!changed.empty())
+    throw InputError("--resume '" + dir_ + "': " + file + " holds a model of another shape or config: " +
+                     absl::StrJoin(changed, ", ") + ". Only the keys marked 'may change on --resume' in `peer config "
+                     "keys` may change; train the new config with another --out");
 }
 
 void Trainer::checkpoint(int64_t step) {
@@ -65,6 +90,9 @@ void Trainer::evaluate(int64_t step, RunResult& r, double elapsed_s) {
   model_->reset_stats();
   double train = estimate_loss(*model_, *data_.dataset, Split::Train, config_, nb);
   double val = estimate_loss(*model_, *data_.dataset, Split::Val, config_, nb);
+  for (auto [split, loss] : {std::pair{"train", train}, {"val", val}})  // before the row: no null losses
+    if (!std::isfinite(loss))
+      throw NonFiniteError(std::string(split) + " loss is " + nan_or_inf(loss) + " at step " + std::to_string(step));
   json row = {{"step", step}, {"split", "val"}, {"loss", val}, {"train_loss", train}, {"elapsed_s", elapsed_s}};
   Stats stats;
   model_->stats(stats);
@@ -101,17 +129,22 @@ RunResult Trainer::run() {
     checkpoint(done);
     start_step_ = done;
   };
-  const LoopEnd end = train_loop(*model_, *opt_, loop, progress, dir_);
-  if (end.stop == LoopStop::NonFinite) {
-    std::cerr << "\n[train] loss is " << (std::isnan(end.loss) ? "nan" : "inf") << " at step " << end.step << "; stopping. "
-              << (start_step_ > 0 ? "The last good checkpoint (step " + std::to_string(start_step_) + ") is kept in " + dir_
-                                  : std::string("No checkpoint was written yet."))
-              << "\n";
+  LoopEnd end;
+  try {
+    end = train_loop(*model_, *opt_, loop, progress, dir_);
+    if (end.stop == LoopStop::NonFinite)
+      throw NonFiniteError("loss is " + nan_or_inf(end.loss) + " at step " + std::to_string(end.step));
+    if (end.stop == LoopStop::Interrupted) checkpoint(end.step);
+  } catch (const NonFiniteError& e) {  // a divergence fails the run (in a sweep: this variant)
+    std::cerr << "\n[train] " << e.what() << "; stopping. " << kept_checkpoint() << "\n";
     r.exit_code = kExitFailed;
     return r;
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {  // a write that failed (a full disk): stops everything
+    throw std::runtime_error(std::string(e.what()) + ". " + kept_checkpoint());
   }
   if (end.stop == LoopStop::Interrupted) {
-    checkpoint(end.step);
     std::cerr << "\n[train] interrupted at step " << end.step << "; checkpoint written to " << dir_
               << " (continue with --resume " << dir_ << ")\n";
     r.exit_code = kExitInterrupted;
@@ -123,6 +156,11 @@ RunResult Trainer::run() {
   r.wall_s = elapsed();
   write_summary(r, count_parameters(*model_));
   return r;
+}
+
+std::string Trainer::kept_checkpoint() const {
+  return start_step_ > 0 ? "The last good checkpoint (step " + std::to_string(start_step_) + ") is kept in " + dir_
+                         : "No checkpoint was written yet.";
 }
 
 void Trainer::write_summary(const RunResult& r, int64_t params) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/nn/transformer.h"
@@ -11,6 +12,7 @@
 #include "experiments/run/config.h"
 #include "experiments/run/data.h"
 #include "experiments/run/exit_code.h"
+#include "experiments/run/run_folder.h"
 
 namespace peer {
 
@@ -25,10 +27,12 @@ struct RunResult {
 class Trainer {
  public:
   // Prepares the run folder, data, model and optimizer; restores DIR/checkpoint.safetensors when
-  // resume is set. Throws InputError for bad input before anything on disk changes.
+  // resume is set (refusing a config that changes a key not marked resumable). Throws InputError
+  // for bad input before anything on disk changes; holds the folder's RunLock from then on.
   Trainer(const Config& config, const std::string& out_dir, bool resume);
-  // Trains to the end (kExitOk), or stops at a non-finite loss (kExitFailed) or at Ctrl-C
-  // (a checkpoint, kExitInterrupted).
+  // Trains to the end (kExitOk), or stops at a non-finite loss or state (kExitFailed, the last
+  // finite checkpoint kept) or at Ctrl-C (a checkpoint, kExitInterrupted). A failed write throws,
+  // naming the file and the checkpoint kept.
   RunResult run();
 
   LanguageModel& model() { return *model_; }
@@ -37,10 +41,13 @@ class Trainer {
  private:
   void evaluate(int64_t step, RunResult& r, double elapsed_s);
   void checkpoint(int64_t step);
+  void check_resumable(const CheckpointInfo& info) const;
+  std::string kept_checkpoint() const;  // what a failed run leaves, as a sentence
   void write_summary(const RunResult& r, int64_t params);
 
   Config config_;
   std::string dir_;
+  std::optional<RunLock> lock_;
   RunData data_;
   std::unique_ptr<LanguageModel> model_;
   std::unique_ptr<AdamW> opt_;
