@@ -127,10 +127,18 @@ void announce(const SweepPlan& sp, size_t i, const Shard& shard) {
   std::cerr << s.str();
 }
 
+// Width of the variant-name column: the longest name, at least 16.
+int name_width(const std::vector<SweepRow>& rows) {
+  size_t w = 16;
+  for (const SweepRow& r : rows) w = std::max(w, r.name.size());
+  return int(w);
+}
+
 // Per variant: its shape and budget, the state of each seed's job (with its shard when
 // sharded), then FLOPs per token by component.
 void print_plan(const SweepPlan& sp, const Shard& shard) {
-  std::printf("%-16s %-6s %6s %7s %10s %10s %10s %10s %11s  %s\n", "variant", "ffn", "G", "steps", "tokens", "params",
+  const int w = name_width(sp.rows);
+  std::printf("%-*s %-11s %6s %7s %10s %10s %10s %10s %11s  %s\n", w, "variant", "ffn", "G", "steps", "tokens", "params",
               "active/tok", "FFN act/tok", "train FLOPs", "jobs (seed: state)");
   for (size_t i = 0; i < sp.rows.size(); ++i) {
     const SweepRow& r = sp.rows[i];
@@ -140,18 +148,18 @@ void print_plan(const SweepPlan& sp, const Shard& shard) {
     for (size_t j = i; j < sp.rows.size() && sp.rows[j].name == r.name; ++j)
       jobs += (jobs.empty() ? "" : ", ") + std::to_string(sp.rows[j].seed) + ": " + state_name(sp.states[j]) +
               (shard.count > 1 ? (shard.has(j) ? " (this shard)" : " (other shard)") : "");
-    std::printf("%-16s %-6s %6s %7ld %10s %10s %10s %10s %11s  %s\n", r.name.c_str(), r.config.model.ffn.c_str(),
+    std::printf("%-*s %-11s %6s %7ld %10s %10s %10s %10s %11s  %s\n", w, r.name.c_str(), r.config.model.ffn.c_str(),
                 fmt("%g", r.acc.granularity).c_str(), long(r.config.total_steps()), si(tokens).c_str(),
                 si(double(r.acc.total_params)).c_str(), si(double(r.acc.active_params)).c_str(),
                 si(double(r.acc.ffn_active_params)).c_str(), si(r.acc.train_flops() * tokens).c_str(), jobs.c_str());
   }
-  std::printf("\nFLOPs per token by component, forward/backward (experiments/run/accounting.h):\n%-16s", "variant");
+  std::printf("\nFLOPs per token by component, forward/backward (experiments/run/accounting.h):\n%-*s", w, "variant");
   for (int p = 0; p < kParts; ++p) std::printf(" %13s", part_name(Part(p)));
   std::printf(" %13s\n", "total");
   for (size_t i = 0; i < sp.rows.size(); ++i) {
     const Accounting& a = sp.rows[i].acc;
     if (i > 0 && sp.rows[i - 1].name == sp.rows[i].name) continue;
-    std::printf("%-16s", sp.rows[i].name.c_str());
+    std::printf("%-*s", w, sp.rows[i].name.c_str());
     for (const Flops& f : a.flops) std::printf(" %13s", (si(f.fwd) + "/" + si(f.bwd)).c_str());
     std::printf(" %13s\n", (si(a.forward_flops()) + "/" + si(a.backward_flops())).c_str());
   }
@@ -159,10 +167,11 @@ void print_plan(const SweepPlan& sp, const Shard& shard) {
 
 // The finished variants, best mean first, on stdout (report.md has the full tables).
 void print_ranking(const std::vector<SweepRow>& rows) {
-  std::printf("%-16s %-6s %6s %5s %14s %14s %18s %8s\n", "variant", "ffn", "G", "seeds", "FFN active/tok",
+  const int w = name_width(rows);
+  std::printf("%-*s %-11s %6s %5s %14s %14s %18s %8s\n", w, "variant", "ffn", "G", "seeds", "FFN active/tok",
               "train FLOPs", "final val (mean)", "verdict");
   for (const VariantSummary& v : summarize_variants(rows))
-    std::printf("%-16s %-6s %6s %5zu %14ld %14.4g %11.4f %6s %8s\n", v.name.c_str(),
+    std::printf("%-*s %-11s %6s %5zu %14ld %14.4g %11.4f %6s %8s\n", w, v.name.c_str(),
                 v.first().config.model.ffn.c_str(), fmt("%g", v.first().acc.granularity).c_str(), v.runs.size(),
                 long(v.first().acc.ffn_active_params), v.training_flops, v.final_mean,
                 std::isnan(v.final_std) ? "" : fmt("±%.4f", v.final_std).c_str(), v.verdict.c_str());
