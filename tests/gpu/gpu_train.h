@@ -6,9 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/rng.h"
 #include "experiments/run/model_factory.h"
 #include "experiments/run/train_step.h"
@@ -74,6 +76,29 @@ inline void check_params_close(LanguageModel& cpu, LanguageModel& gpu, double at
                      << "|cpu| = " << worst);
     CHECK(worst <= 0.0);
   }
+}
+
+// The run-to-run checks every GPU step test makes: two GPU runs of c train 100 steps each; after
+// the first run's first 5 steps no cudaMalloc happens and the memory in use stays the same; the
+// two runs' losses, and then every parameter, are equal bit for bit.
+inline void check_repeatable_flat_memory(const Config& c, int64_t vocab) {
+  Run first = make_run(c, vocab, Device::CUDA);
+  std::vector<double> a = train(first, c, vocab, 5);
+  const int64_t mallocs = cuda_memory_stats().raw_allocations;
+  const size_t in_use = cuda_memory_stats().in_use;
+  const std::vector<double> a_rest = train(first, c, vocab, 95, 5);
+  CHECK(cuda_memory_stats().raw_allocations == mallocs);
+  CHECK(cuda_memory_stats().in_use == in_use);
+  a.insert(a.end(), a_rest.begin(), a_rest.end());
+  Run second = make_run(c, vocab, Device::CUDA);
+  CHECK(a == train(second, c, vocab, 100));
+  const std::vector<Parameter*> p1 = first.model->parameters(), p2 = second.model->parameters();
+  int64_t differ = 0;
+  for (size_t i = 0; i < p1.size(); ++i) {
+    const Tensor x = p1[i]->value.to(Device::CPU), y = p2[i]->value.to(Device::CPU);
+    for (int64_t j = 0; j < x.numel(); ++j) differ += std::memcmp(x.data() + j, y.data() + j, sizeof(float)) != 0;
+  }
+  CHECK(differ == 0);
 }
 
 }  // namespace peer::gpu_train

@@ -26,14 +26,5 @@ TEST_CASE("gpu dense step: 50 steps follow the CPU's losses, and parameters stay
 }
 
 TEST_CASE("gpu dense step: two runs give identical losses, and memory is flat over 100 steps", "[gpu]") {
-  const Config c = small_dense();
-  const int64_t vocab = 37;
-  Run first = make_run(c, vocab, Device::CUDA);
-  const std::vector<double> a = train(first, c, vocab, 5);
-  const int64_t mallocs = cuda_memory_stats().raw_allocations;
-  const std::vector<double> a_rest = train(first, c, vocab, 95, 5);
-  CHECK(cuda_memory_stats().raw_allocations == mallocs);  // no cudaMalloc after the first steps
-  Run second = make_run(c, vocab, Device::CUDA);
-  const std::vector<double> b = train(second, c, vocab, 5);
-  CHECK(a == b);  // bit for bit
+  check_repeatable_flat_memory(small_dense(), 37);
 }

@@ -46,16 +46,5 @@ TEST_CASE("gpu moe step: 50 steps follow the CPU's losses", "[gpu]") {
 }
 
 TEST_CASE("gpu moe step: two runs give identical losses, and memory is flat over 100 steps", "[gpu]") {
-  const Config c = small_moe();
-  const int64_t vocab = 37;
-  Run first = make_run(c, vocab, Device::CUDA);
-  const std::vector<double> a = train(first, c, vocab, 5);
-  const int64_t mallocs = cuda_memory_stats().raw_allocations;
-  const size_t in_use = cuda_memory_stats().in_use;
-  train(first, c, vocab, 95, 5);
-  CHECK(cuda_memory_stats().raw_allocations == mallocs);  // no cudaMalloc after the first steps
-  CHECK(cuda_memory_stats().in_use == in_use);
-  Run second = make_run(c, vocab, Device::CUDA);
-  const std::vector<double> b = train(second, c, vocab, 5);
-  CHECK(a == b);  // bit for bit
+  check_repeatable_flat_memory(small_moe(), 37);
 }

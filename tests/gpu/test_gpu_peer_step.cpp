@@ -34,24 +34,5 @@ TEST_CASE("gpu peer step: 50 steps follow the CPU's losses, and parameters stay 
 }
 
 TEST_CASE("gpu peer step: two runs give identical losses and parameters, memory flat over 100 steps", "[gpu]") {
-  const Config c = small_peer();
-  const int64_t vocab = 37;
-  Run first = make_run(c, vocab, Device::CUDA);
-  const std::vector<double> a = train(first, c, vocab, 5);
-  const int64_t mallocs = cuda_memory_stats().raw_allocations;
-  const size_t in_use = cuda_memory_stats().in_use;
-  train(first, c, vocab, 95, 5);
-  CHECK(cuda_memory_stats().raw_allocations == mallocs);  // no cudaMalloc after the first steps
-  CHECK(cuda_memory_stats().in_use == in_use);
-  Run second = make_run(c, vocab, Device::CUDA);
-  const std::vector<double> b = train(second, c, vocab, 5);
-  CHECK(a == b);  // bit for bit
-  train(second, c, vocab, 95, 5);
-  const std::vector<Parameter*> p1 = first.model->parameters(), p2 = second.model->parameters();
-  int64_t differ = 0;
-  for (size_t i = 0; i < p1.size(); ++i) {
-    const Tensor x = p1[i]->value.to(Device::CPU), y = p2[i]->value.to(Device::CPU);
-    for (int64_t j = 0; j < x.numel(); ++j) differ += std::memcmp(x.data() + j, y.data() + j, sizeof(float)) != 0;
-  }
-  CHECK(differ == 0);  // after 100 steps, every parameter bit for bit
+  check_repeatable_flat_memory(small_peer(), 37);
 }
