@@ -25,6 +25,8 @@ class AtomicFile {
 };
 
 void write_file_atomic(const std::string& path, const std::string& contents);
-std::string read_file(const std::string& path);  // throws InputError naming the file
+// The whole regular file; throws InputError naming it when it is missing, not a regular file
+// (a directory, FIFO or device) or larger than this machine's memory.
+std::string read_file(const std::string& path);
 
 }  // namespace peer

@@ -39,7 +39,10 @@ T read_value(const std::string& key, const toml::node& n) {
     return *n.value<int64_t>();
   } else if constexpr (std::is_same_v<T, double>) {
     if (!n.is_number()) type_error(key, "a number");
-    return *n.value<double>();
+    const double v = *n.value<double>();
+    // inf and nan are TOML floats, but no key means anything by them (and casts of them are undefined).
+    if (!std::isfinite(v)) type_error(key, "a finite number");
+    return v;
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!n.is_boolean()) type_error(key, "true or false");
     return *n.value<bool>();
