@@ -138,7 +138,7 @@ const std::vector<Field>& schema() {
       field("peer.n1", &C::peer, &PeerConfig::n1, "product-key side 1; 0 (with n2 = 0) = sqrt(num_experts)"),
       field("peer.n2", &C::peer, &PeerConfig::n2, "product-key side 2; 0 (with n1 = 0) = sqrt(num_experts)"),
       field("peer.heads", &C::peer, &PeerConfig::heads, "retrieval heads, each with its own query"),
-      field("peer.top_k", &C::peer, &PeerConfig::top_k, "experts each head retrieves; at most min(n1, n2)"),
+      field("peer.top_k", &C::peer, &PeerConfig::top_k, "experts each head retrieves; at most min(n1, n2, 4096)"),
       field("peer.d_key", &C::peer, &PeerConfig::d_key, "query and key width; even (split into two halves)"),
       field("peer.activation", &C::peer, &PeerConfig::activation, "expert activation: relu or gelu"),
       field("peer.query_batchnorm", &C::peer, &PeerConfig::query_batchnorm, "batch-normalise the queries"),
