@@ -80,7 +80,10 @@ std::string load_corpus_text(const DataConfig& d) {
     }
   }
   std::string text = join_files(files);
-  if (text.empty()) throw InputError("data: the configured files are empty");
+  if (text.empty())
+    throw InputError("data file '" + files[0] + "'" +
+                     (files.size() > 1 ? " and the " + std::to_string(files.size() - 1) + " other configured files are" : " is") +
+                     " empty");
   return text;
 }
 
