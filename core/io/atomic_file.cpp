@@ -7,10 +7,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/error.h"
+#include "core/io/input_file.h"
 
 namespace peer {
 
@@ -70,11 +70,12 @@ void append_file(const std::string& path, const std::string& text) {
 }
 
 std::string read_file(const std::string& path) {
+  const uint64_t size = regular_file_size(path);  // before opening: a FIFO would block
+  require_memory(double(size), "file '" + path + "'");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot read file '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text(size, '\0');
+  if (!in || !in.read(text.data(), std::streamsize(size))) throw InputError("cannot read file '" + path + "'");
+  return text;
 }
 
 }  // namespace peer

@@ -28,6 +28,8 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 // Appends text to a file (created if missing), every step checked: a failure (a full disk
 // included) throws naming the file.
 void append_file(const std::string& path, const std::string& text);
-std::string read_file(const std::string& path);  // throws InputError naming the file
+// The whole regular file; throws InputError naming it when it is missing, not a regular file
+// (a directory, FIFO or device) or larger than this machine's memory.
+std::string read_file(const std::string& path);
 
 }  // namespace peer

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,9 +23,13 @@ struct SafetensorsFile {
   std::map<std::string, Tensor> tensors;
 };
 
-// Throws InputError naming the file on any malformed header, out-of-range offset, short file or
-// checksum mismatch.
+// Throws InputError naming the file on any malformed header (or one over 100 MB), out-of-range or
+// overlapping offsets, short file, missing or mismatching checksum, or tensors that need more
+// than this machine's memory; all checked before the first tensor is allocated. A directory,
+// FIFO or device is refused before it is opened.
 SafetensorsFile load_safetensors(const std::string& path);
+// The same from bytes in memory (`name` stands for the file in messages).
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& name);
 // Only the metadata (reads the header, not the tensors).
 Metadata read_safetensors_metadata(const std::string& path);
 

@@ -10,10 +10,12 @@
 
 #include "core/cuda/device.h"
 #include "core/error.h"
+#include "core/io/input_file.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "experiments/cli/args.h"
 #include "experiments/cli/commands.h"
+#include "experiments/run/config.h"
 #include "experiments/run/exit_code.h"
 #include "peer/product_keys.h"
 
@@ -134,23 +136,34 @@ int cmd_bench(int argc, char** argv) {
   }
   if (a.positional.size() != 1 || a.positional[0] != "retrieval")
     throw InputError("expected `peer bench retrieval` (see --help)");
-  const int64_t N = a.get_int("experts", 1 << 20), H = a.get_int("heads", 8), K = a.get_int("topk", 16),
-                D = a.get_int("key-dim", 128), Qt = a.get_int("queries", 4096), reps = a.get_int("reps", 5);
-  int64_t n1 = a.get_int("n1", 0), n2 = a.get_int("n2", 0);
+  // Every flag bounded before any product of them is formed (the limits of config.h).
+  auto flag = [&](const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
+    const int64_t v = a.get_int(name, fallback);
+    if (v < lo || v > hi)
+      throw InputError("--" + name + " " + std::to_string(v) + ": must be in [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "]");
+    return v;
+  };
+  const int64_t N = flag("experts", 1 << 20, 1, kMaxExperts), H = flag("heads", 8, 1, kMaxSize),
+                D = flag("key-dim", 128, 2, kMaxSize), Qt = flag("queries", 4096, 1, kMaxSize),
+                reps = flag("reps", 5, 1, kMaxSize), threads = flag("threads", 2, 1, kMaxThreads);
+  int64_t n1 = flag("n1", 0, 0, kMaxExperts), n2 = flag("n2", 0, 0, kMaxExperts);
   if (n1 == 0 && n2 == 0) n1 = n2 = int64_t(std::llround(std::sqrt(double(N))));
   if (n1 < 1 || n2 < 1 || n1 * n2 != N)
     throw InputError("--experts " + std::to_string(N) + " is not n1 * n2 (give a perfect square or --n1 and --n2)");
-  if (H < 1 || Qt < 1 || reps < 1) throw InputError("--heads, --queries and --reps must be >= 1");
-  if (D < 2 || D % 2) throw InputError("--key-dim must be even and >= 2");
-  if (K < 1 || K > std::min(N, int64_t(4096))) throw InputError("--topk must be in [1, min(N, 4096)]");
+  if (D % 2) throw InputError("--key-dim must be even and >= 2");
+  const int64_t K = flag("topk", 16, 1, std::min(N, kMaxTopK));
   const std::string device = a.get("device", "cpu");
   if (device != "cpu" && device != "cuda") throw InputError("--device must be cpu or cuda");
   if (device == "cuda" && cuda::device_count() == 0)
     throw InputError("[bench] --device cuda: no CUDA device (this build: " + cuda::backend_state() + ")");
   if (device == "cuda" && K > 64) throw InputError("--topk must be <= 64 with --device cuda");
-  set_num_threads(int(a.get_int("threads", 2)));
+  // Queries, keys, and indices and scores of every row (twice on the brute-force rows).
+  require_memory(4.0 * (double(Qt) * double(H) * (double(D) + 2 * double(K)) + double(n1 + n2) * double(D)),
+                 "--queries x --heads x (--key-dim + 2 --topk)");
+  set_num_threads(int(threads));
 
-  const int64_t rows = Qt * H, half = D / 2, brute_rows = std::min(rows, a.get_int("brute-rows", 256));
+  const int64_t rows = Qt * H, half = D / 2, brute_rows = std::min(rows, flag("brute-rows", 256, 1, kMaxSize));
   const uint64_t seed = uint64_t(a.get_int("seed", 1));
   std::vector<float> q(rows * D), c1(n1 * half), c2(n2 * half);
   fill(q, seed, 1, 1.0f);

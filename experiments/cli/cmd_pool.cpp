@@ -34,6 +34,7 @@ int cmd_pool(int argc, char** argv) {
   const std::string dir = a.positional[1];
   GrowOptions g;
   g.shape = parse_pool_size(a.get("size"), "--size");
+  g.origin = "--size";
   g.freeze_existing = !a.has("keep-old-trainable");
   g.freeze_query = a.has("freeze-query");
   g.freeze_non_expert = a.has("freeze-non-expert");

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
+#include "core/io/input_file.h"
 #include "experiments/run/accounting.h"
 #include "experiments/jobs/parse.h"
 
@@ -217,7 +218,7 @@ Experiment parse_experiment(const std::string& text, const std::string& origin, 
 }
 
 Experiment load_experiment(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw InputError("experiment file '" + path + "' not found");
+  regular_file_size(path, "experiment file");  // missing, a directory, a FIFO: exit 2 naming it
   return parse_experiment(read_file(path), path, fs::path(path).parent_path().string());
 }
 

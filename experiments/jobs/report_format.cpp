@@ -2,24 +2,16 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 #include "core/io/atomic_file.h"
 #include "experiments/run/interrupt.h"
+#include "experiments/run/subprocess.h"
 
 namespace fs = std::filesystem;
 
 namespace peer {
-
-namespace {
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-}  // namespace
 
 std::string fmt(const char* printf_format, double v) {
   char buf[64];
@@ -50,12 +42,11 @@ std::string gnuplot_preamble(int width, int height) {
 bool run_gnuplot(const std::string& out_dir, const std::string& script) {
   fs::create_directories(fs::path(out_dir) / "plots");
   write_file_atomic((fs::path(out_dir) / "plots" / "plots.gp").string(), script);
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+  if (run_program({"gnuplot", "--version"}, {"", "/dev/null", "/dev/null"}) != 0) {
     std::cerr << "[run] gnuplot not found: no plots (data and script are in " << out_dir << "/plots)\n";
     return false;
   }
-  std::string cmd = "cd " + shell_quote(out_dir) + " && gnuplot plots/plots.gp 2> plots/gnuplot.log";
-  if (interrupt_requested() || run_interruptible(cmd) != 0) {
+  if (interrupt_requested() || run_program({"gnuplot", "plots/plots.gp"}, {out_dir, "", "plots/gnuplot.log"}) != 0) {
     if (interrupt_requested())
       std::cerr << "[run] interrupted: no plots (redraw: cd " << out_dir << " && gnuplot plots/plots.gp)\n";
     else

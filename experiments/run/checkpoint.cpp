@@ -1,12 +1,12 @@
 #include "experiments/run/checkpoint.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <deque>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/io/safetensors.h"
 #include "experiments/run/pools.h"
 
 namespace peer {
@@ -84,21 +84,93 @@ void require_finite_parameters(LanguageModel& model, const std::string& origin) 
     throw NonFiniteError(origin + ": parameter '" + bad + "' holds a NaN or an infinity (the run diverged)");
 }
 
-CheckpointInfo read_checkpoint_info(const std::string& path) {
-  Metadata meta = read_safetensors_metadata(path);
-  if (meta["peer.format"] != kFormat) throw InputError("checkpoint '" + path + "': not a peer checkpoint");
-  CheckpointInfo info;
-  info.config = parse_config(meta["peer.config"], path + " (stored config)");
-  std::string symbols;
+namespace {
+InputError bad_metadata(const std::string& path, const std::string& key, const std::string& why) {
+  return InputError("checkpoint '" + path + "': metadata " + key + ": " + why);
+}
+
+int64_t metadata_count(const Metadata& meta, const std::string& key, const std::string& path) {
+  auto it = meta.find(key);
+  if (it == meta.end()) throw bad_metadata(path, key, "missing");
+  int64_t v = 0;
+  const char *begin = it->second.data(), *end = begin + it->second.size();
+  auto [ptr, ec] = std::from_chars(begin, end, v);
+  if (ec != std::errc() || ptr != end || v < 0) throw bad_metadata(path, key, "'" + it->second + "' is not a count >= 0");
+  return v;
+}
+
+// Metadata that is JSON (absent = `absent`), parsed and checked by `read` inside one catch.
+template <class F>
+void read_json(const Metadata& meta, const std::string& key, const char* absent, const std::string& path, F read) {
+  auto it = meta.find(key);
   try {
-    for (int c : nlohmann::json::parse(meta["peer.vocab"])) symbols.push_back(char(c));
-    info.step = std::stoll(meta["peer.step"]);
-  } catch (const std::exception& e) {
-    throw InputError("checkpoint '" + path + "': bad metadata: " + e.what());
+    read(nlohmann::json::parse(it == meta.end() ? std::string(absent) : it->second));
+  } catch (const nlohmann::json::exception& e) {
+    throw bad_metadata(path, key, e.what());
   }
-  info.tokenizer = Tokenizer::from_symbols(symbols);
-  info.pools = meta.count("peer.pools") ? meta["peer.pools"] : "{}";
-  info.frozen = meta.count("peer.frozen") ? meta["peer.frozen"] : "[]";
+}
+
+Tokenizer read_vocab(const Metadata& meta, const std::string& path) {
+  std::string symbols;
+  read_json(meta, "peer.vocab", "null", path, [&](const nlohmann::json& a) {
+    if (!a.is_array() || a.empty()) throw bad_metadata(path, "peer.vocab", "not a non-empty array of bytes");
+    std::set<int64_t> seen;
+    for (const nlohmann::json& c : a) {
+      if (!c.is_number_integer() || c.get<int64_t>() < 0 || c.get<int64_t>() > 255 || !seen.insert(c.get<int64_t>()).second)
+        throw bad_metadata(path, "peer.vocab", "entries must be distinct integers in [0, 255]");
+      symbols.push_back(char(c.get<int64_t>()));
+    }
+  });
+  return Tokenizer::from_symbols(symbols);
+}
+
+// PEER layer name -> pool shapes, with every layer's experts within the limits (config.h).
+std::map<std::string, std::vector<PoolShape>> read_pools(const Metadata& meta, const Config& c, const std::string& path) {
+  std::map<std::string, std::vector<PoolShape>> pools;
+  read_json(meta, "peer.pools", "{}", path, [&](const nlohmann::json& j) {
+    if (!j.is_object()) throw bad_metadata(path, "peer.pools", "not a JSON object");
+    for (auto& [name, list] : j.items()) {
+      if (!list.is_array()) throw bad_metadata(path, "peer.pools", "'" + name + "' is not an array of pools");
+      int64_t experts = 0;
+      for (const nlohmann::json& p : list) {
+        const nlohmann::json &n1 = p.at("n1"), &n2 = p.at("n2");
+        if (!n1.is_number_integer() || !n2.is_number_integer() || n1.get<int64_t>() < 1 || n2.get<int64_t>() < 1 ||
+            n1.get<int64_t>() > kMaxExperts || n2.get<int64_t>() > kMaxExperts)
+          throw bad_metadata(path, "peer.pools", "'" + name + "': n1 and n2 must be integers in [1, 2^31 - 1]");
+        pools[name].push_back({n1.get<int64_t>(), n2.get<int64_t>()});
+        experts += pools[name].back().size();  // at most 2^31 - 1 + 2^62: fits
+        if (experts > kMaxExperts)
+          throw bad_metadata(path, "peer.pools", "'" + name + "' holds more than 2^31 - 1 experts (expert indices are 32-bit)");
+      }
+    }
+  });
+  std::vector<int64_t> experts;
+  for (const auto& [name, list] : pools) {
+    experts.push_back(0);
+    for (const PoolShape& s : list) experts.back() += s.size();
+  }
+  check_peer_experts(experts, c.model.n_embd, "checkpoint '" + path + "': metadata peer.pools");
+  return pools;
+}
+}  // namespace
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  return checkpoint_info(read_safetensors_metadata(path), path);
+}
+
+CheckpointInfo checkpoint_info(const Metadata& meta, const std::string& path) {
+  auto format = meta.find("peer.format");
+  if (format == meta.end() || format->second != kFormat) throw InputError("checkpoint '" + path + "': not a peer checkpoint");
+  auto config = meta.find("peer.config");
+  if (config == meta.end()) throw bad_metadata(path, "peer.config", "missing");
+  CheckpointInfo info;
+  info.config = parse_config(config->second, path + " (stored config)");
+  info.tokenizer = read_vocab(meta, path);
+  info.step = metadata_count(meta, "peer.step", path);
+  info.pools = read_pools(meta, info.config, path);
+  read_json(meta, "peer.frozen", "[]", path, [&](const nlohmann::json& j) {
+    info.frozen = j.get<std::set<std::string>>();
+  });
   return info;
 }
 
@@ -115,7 +187,7 @@ void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt) 
       copy_into(path, "optim.m." + name, find("optim.m." + name), s.m);
       copy_into(path, "optim.v." + name, find("optim.v." + name), s.v);
     }
-    opt->set_steps(std::stoll(f.metadata["peer.optim_steps"]));
+    opt->set_steps(metadata_count(f.metadata, "peer.optim_steps", path));
   }
 }
 

@@ -3,13 +3,18 @@
 // checksum and shape against the model being restored.
 #pragma once
 
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/data/tokenizer.h"
 #include "core/nn/transformer.h"
+#include "core/io/safetensors.h"
 #include "core/optim/adamw.h"
 #include "experiments/run/config.h"
+#include "peer/expert_pool.h"
 
 namespace peer {
 
@@ -17,8 +22,8 @@ struct CheckpointInfo {
   Config config;
   Tokenizer tokenizer;
   int64_t step = 0;
-  std::string pools;   // JSON: PEER layer name -> [{"n1", "n2", "frozen"}, ...]
-  std::string frozen;  // JSON: names of frozen parameters
+  std::map<std::string, std::vector<PoolShape>> pools;  // PEER layer name -> its pools, first one included
+  std::set<std::string> frozen;                         // names of frozen parameters
 };
 
 // A model or optimizer state that holds a NaN or an infinity (a diverged run): never written as a
@@ -35,8 +40,11 @@ void save_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt, 
 // NonFiniteError naming `origin` and the first parameter holding a NaN or an infinity.
 void require_finite_parameters(LanguageModel& model, const std::string& origin);
 
-// Config, vocabulary and step from the checkpoint's header. Throws InputError naming the file.
+// Config, vocabulary, step and pools from the checkpoint's header. Throws InputError naming the
+// file, also for pools past the limits (config.h) before any is allocated.
 CheckpointInfo read_checkpoint_info(const std::string& path);
+// The same from the header's metadata (`path` names the file in messages).
+CheckpointInfo checkpoint_info(const Metadata& meta, const std::string& path);
 // Restores parameters (and optimizer state when opt is given) after verifying every checksum and
 // that every shape matches the model. Throws InputError naming the file and the tensor.
 void load_checkpoint(const std::string& path, LanguageModel& model, AdamW* opt);

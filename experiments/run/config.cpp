@@ -40,7 +40,10 @@ T read_value(const std::string& key, const toml::node& n) {
     return *n.value<int64_t>();
   } else if constexpr (std::is_same_v<T, double>) {
     if (!n.is_number()) type_error(key, "a number");
-    return *n.value<double>();
+    const double v = *n.value<double>();
+    // inf and nan are TOML floats, but no key means anything by them (and casts of them are undefined).
+    if (!std::isfinite(v)) type_error(key, "a finite number");
+    return v;
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!n.is_boolean()) type_error(key, "true or false");
     return *n.value<bool>();
@@ -143,7 +146,7 @@ const std::vector<Field>& schema() {
       field("peer.n1", &C::peer, &PeerConfig::n1, "product-key side 1; 0 (with n2 = 0) = sqrt(num_experts)"),
       field("peer.n2", &C::peer, &PeerConfig::n2, "product-key side 2; 0 (with n1 = 0) = sqrt(num_experts)"),
       field("peer.heads", &C::peer, &PeerConfig::heads, "retrieval heads, each with its own query"),
-      field("peer.top_k", &C::peer, &PeerConfig::top_k, "experts each head retrieves; at most min(n1, n2)"),
+      field("peer.top_k", &C::peer, &PeerConfig::top_k, "experts each head retrieves; at most min(n1, n2, 4096)"),
       field("peer.d_key", &C::peer, &PeerConfig::d_key, "query and key width; even (split into two halves)"),
       field("peer.activation", &C::peer, &PeerConfig::activation, "expert activation: relu or gelu"),
       field("peer.query_batchnorm", &C::peer, &PeerConfig::query_batchnorm, "batch-normalise the queries"),

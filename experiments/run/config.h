@@ -117,6 +117,25 @@ struct Config {
   bool is_expert_block(int64_t layer) const { return model.ffn != "dense" && (layer + 1) % model.ffn_every == 0; }
 };
 
+// Limits (experiments/README.md, "Limits"). Every size key is at most kMaxSize, so that the
+// product of two fits int64 and a dimension fits the int kernels take; expert indices are 32-bit,
+// so a layer holds at most kMaxExperts experts over all its pools; a run whose parameters, their
+// AdamW state and one step's main activations need more than the machine's physical memory is
+// refused before anything is allocated (require_fits_in_memory, called by build_model: a config
+// itself stays valid on any machine, so a sweep for a bigger one can be planned here).
+constexpr int64_t kMaxSize = 2147483647;     // 2^31 - 1
+constexpr int64_t kMaxExperts = 2147483647;  // 2^31 - 1, over all pools of one layer
+constexpr int64_t kMaxThreads = 1024;        // train.threads, bench --threads
+constexpr int64_t kMaxTopK = 4096;           // product-key retrieval (peer/product_keys.h)
+
+// Throws InputError naming the key behind the largest part when a run of `c` needs more memory
+// than this machine has (a lower estimate, in double: no product of keys overflows).
+void require_fits_in_memory(const Config& c);
+// Throws InputError "<what>: ..." when a PEER layer would hold more than kMaxExperts experts, or
+// the expert tables of all PEER layers (values and AdamW moments) more than the machine's memory.
+// experts_per_layer: each PEER layer's experts over all its pools.
+void check_peer_experts(const std::vector<int64_t>& experts_per_layer, int64_t n_embd, const std::string& what);
+
 // Parses TOML text (origin names it in messages), applies "key=value" overrides (values are
 // TOML literals; a bare word is taken as a string), validates, then resolves. Throws InputError.
 // Resolving after the overrides is what lets `--set model.n_embd=256` re-derive model.d_ff.

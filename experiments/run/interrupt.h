@@ -10,9 +10,4 @@ namespace peer {
 void install_interrupt_handler();
 bool interrupt_requested();
 
-// Runs `sh -c command` in a process group of its own and waits for it, stopping it (SIGTERM to
-// the group) when an interrupt arrives; system() would ignore Ctrl-C and wait. Returns its exit
-// status, 128 + the signal that ended it, or -1 when it could not start.
-int run_interruptible(const std::string& command);
-
 }  // namespace peer

@@ -50,6 +50,7 @@ MemoryOptions memory_options(const Config& c) {
 }
 
 std::unique_ptr<LanguageModel> build_model(const Config& c, int64_t vocab_size) {
+  require_fits_in_memory(c);
   TransformerShape s;
   s.vocab_size = vocab_size;
   s.n_embd = c.model.n_embd;

@@ -1,7 +1,6 @@
 #include "experiments/run/pools.h"
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 
@@ -18,24 +17,22 @@ std::vector<std::pair<std::string, PeerLayer*>> peer_layers(LanguageModel& model
 }
 
 void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
-  try {
-    nlohmann::json pools = nlohmann::json::parse(info.pools);
-    for (auto& [name, layer] : peer_layers(model)) {
-      if (!pools.contains(name)) continue;
-      const auto& list = pools[name];
-      for (size_t i = layer->pools.size(); i < list.size(); ++i)
-        layer->add_pool({list[i].at("n1").get<int64_t>(), list[i].at("n2").get<int64_t>()});
-    }
-    std::set<std::string> frozen = nlohmann::json::parse(info.frozen).get<std::set<std::string>>();
-    for (Parameter* p : model.parameters())
-      if (!p->buffer) p->frozen = frozen.count(p->name) > 0;
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(std::string("checkpoint: bad pool or frozen metadata: ") + e.what());
+  for (auto& [name, layer] : peer_layers(model)) {
+    auto it = info.pools.find(name);
+    if (it == info.pools.end()) continue;
+    for (size_t i = layer->pools.size(); i < it->second.size(); ++i) layer->add_pool(it->second[i]);
   }
+  for (Parameter* p : model.parameters())
+    if (!p->buffer) p->frozen = info.frozen.count(p->name) > 0;
 }
 
 int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
   auto layers = peer_layers(model);
+  std::vector<int64_t> experts;  // per layer, with the new pool: checked before anything is allocated
+  for (auto& [name, layer] : layers) experts.push_back(layer->num_experts() + o.shape.size());
+  if (!layers.empty())
+    check_peer_experts(experts, layers[0].second->pools[0]->U.value.shape().back(),
+                       o.origin + " (" + std::to_string(o.shape.n1) + "x" + std::to_string(o.shape.n2) + ")");
   if (o.freeze_non_expert) {
     std::set<const Parameter*> inside;
     for (auto& [name, layer] : layers)
@@ -63,6 +60,7 @@ std::unique_ptr<AdamW> grow_pools_keep_optimizer(LanguageModel& model, const Gro
 
 PoolShape parse_pool_size(const std::string& text, const std::string& flag) {
   auto bad = [&](const std::string& why) { return InputError(flag + " '" + text + "': " + why); };
+  const std::string too_many = "more than 2^31 - 1 experts (expert indices are 32-bit)";
   // A whole number and nothing after it (std::stoll alone would read "8x8x8" or "64abc" as 8, 64).
   auto whole = [](const std::string& s) {
     size_t end = 0;
@@ -75,9 +73,11 @@ PoolShape parse_pool_size(const std::string& text, const std::string& flag) {
     if (x != std::string::npos) {
       PoolShape s{whole(text.substr(0, x)), whole(text.substr(x + 1))};
       if (s.n1 < 1 || s.n2 < 1) throw bad("both sides must be >= 1");
+      if (s.n1 > kMaxExperts || s.n2 > kMaxExperts || s.size() > kMaxExperts) throw bad(too_many);
       return s;
     }
     int64_t n = whole(text);
+    if (n > kMaxExperts) throw bad(too_many);
     auto side = int64_t(std::llround(std::sqrt(double(n))));
     if (n < 1 || side * side != n) throw bad("not n1 * n2 with n1 = n2 (give N1xN2 for a non-square pool)");
     return {side, side};

@@ -30,10 +30,12 @@ struct GrowOptions {
   bool freeze_query = false;       // also freeze the query networks and their BatchNorm's scale and
                                    // shift (its running statistics are buffers and keep updating)
   bool freeze_non_expert = false;  // also freeze everything outside the PEER layers
+  std::string origin = "the new pool";  // names the pool's size in messages (a flag, a key)
 };
 
 // Adds one pool to every PEER layer and applies the freezing. Returns the number of layers
-// grown. Build a new optimizer afterwards (AdamW::adopt_state keeps the surviving moments).
+// grown. Throws InputError naming o.origin, before allocating, when a layer would exceed the
+// expert limits (config.h). Build a new optimizer afterwards (AdamW::adopt_state keeps the surviving moments).
 int64_t grow_pools(LanguageModel& model, const GrowOptions& o);
 
 // grow_pools, then an optimizer over the grown model that keeps old's step count and the
