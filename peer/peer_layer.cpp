@@ -92,11 +92,12 @@ void PeerLayer::retrieve(const Tensor& q) {
   std::vector<std::vector<float>> sc(P);
   std::vector<int64_t> kp(P), offset(P + 1, 0);
   for (int64_t p = 0; p < P; ++p) {
-    kp[p] = std::min(k, pools[p]->shape.size());
+    offset[p + 1] = offset[p] + pools[p]->shape.size();
+    kp[p] = only_pool < 0 || p == only_pool ? std::min(k, pools[p]->shape.size()) : 0;
+    if (kp[p] == 0) continue;
     idx[p].resize(Q * kp[p]);
     sc[p].resize(Q * kp[p]);
     product_key_topk(q.data(), Q, opt_.d_key, pools[p]->keys(), kp[p], idx[p].data(), sc[p].data());
-    offset[p + 1] = offset[p] + pools[p]->shape.size();
   }
 #pragma omp parallel if (Q >= kParallelRows)
   {

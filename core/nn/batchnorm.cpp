@@ -21,13 +21,14 @@ BatchNorm1d::BatchNorm1d(const std::string& name, int64_t features, float eps, f
 const Tensor& BatchNorm1d::forward(const Tensor& x, bool train) {
   require_cpu(x, "[batchnorm forward]");
   const int64_t N = x.dim(0), F = x.dim(1);
-  if (train && N < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
   train_ = train;
+  batch_stats_ = train && !fixed_stats;
+  if (batch_stats_ && N < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
   xhat_.resize({N, F});
   y_.resize({N, F});
   rstd_.resize(F);
   std::vector<double> mean(F, 0.0), var(F, 0.0);
-  if (train) {
+  if (batch_stats_) {
     for (int64_t i = 0; i < N; ++i)
       for (int64_t f = 0; f < F; ++f) mean[f] += x[i * F + f];
     for (int64_t f = 0; f < F; ++f) mean[f] /= double(N);
@@ -71,11 +72,12 @@ const Tensor& BatchNorm1d::backward(const Tensor& dy) {
       bias.grad[f] += float(sum_g[f]);
     }
   dx_.resize({N, F});
+  const double through_stats = batch_stats_ ? 1.0 : 0.0;  // fixed statistics do not depend on x
 #pragma omp parallel for schedule(static) if (N * F > 32768)
   for (int64_t i = 0; i < N; ++i)
     for (int64_t f = 0; f < F; ++f)
       dx_[i * F + f] = weight.value[f] * rstd_[f] *
-                       float(dy[i * F + f] - sum_g[f] / double(N) - xhat_[i * F + f] * sum_gx[f] / double(N));
+                       float(dy[i * F + f] - through_stats * (sum_g[f] / double(N) + xhat_[i * F + f] * sum_gx[f] / double(N)));
   return dx_;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "core/cuda/device.h"
@@ -13,6 +14,7 @@
 #include "core/parallel.h"
 #include "experiments/jobs/queue.h"
 #include "experiments/jobs/report_format.h"
+#include "experiments/lifelong/pretrain.h"
 #include "experiments/lifelong/record.h"
 #include "experiments/lifelong/report.h"
 #include "experiments/lifelong/stream.h"
@@ -36,16 +38,16 @@ namespace {
 
 std::string state_path(const std::string& dir) { return (fs::path(dir) / "state.json").string(); }
 
-// Everything about the stream that decides a method's results besides its own config.
-std::string stream_key(const LifelongSpec& s) {
+// Everything about the stream and the method's options that decides its results besides its config.
+std::string stream_key(const LifelongSpec& s, const MethodSpec& m) {
   std::ostringstream k;
   k << "tokens_per_phase=" << s.tokens_per_phase << " eval_tokens=" << s.eval_tokens << " pool=" << s.pool.n1 << "x"
-    << s.pool.n2 << " freeze_query=" << s.freeze_query << " freeze_non_expert=" << s.freeze_non_expert;
-  for (const Domain& d : s.domains) {
-    k << " | " << d.name << ":" << d.data.source << ":";
-    for (const auto& g : d.data.genres) k << g << ",";
-    for (const auto& f : d.data.files) k << f << ",";
-  }
+    << s.pool.n2 << " method=" << m.name << " add_pools=" << m.add_pools << " freeze_query=" << m.freeze_query
+    << " freeze_bn_stats=" << m.freeze_bn_stats << " freeze_non_expert=" << m.freeze_non_expert
+    << " match_key_scale=" << m.match_key_scale << " oracle=" << m.oracle << " rewarm=" << m.rewarm;
+  if (m.replay) k << " replay=" << s.replay_fraction << "/" << s.replay_tokens;
+  if (s.pretrain_tokens > 0) k << " pretrain=" << s.pretrain_tokens << ":" << describe(s.pretrain);
+  for (const Domain& d : s.domains) k << " | " << describe(d);
   return k.str();
 }
 
@@ -74,10 +76,12 @@ std::vector<double> pool_shares(const LanguageModel& m) {
 
 uint32_t tensor_crc(const Parameter& p) { return crc32(p.value.data(), size_t(p.value.numel()) * sizeof(float)); }
 
-// Adds the CRC of every frozen tensor not yet recorded (those frozen by the latest freeze-and-add).
-void record_frozen(LanguageModel& m, MethodRecord& r) {
+// Adds the CRC of every frozen tensor not yet recorded (those frozen by the latest freeze-and-add),
+// and of the query BatchNorm's running statistics once they are fixed.
+void record_frozen(LanguageModel& m, MethodRecord& r, bool bn_stats) {
   for (const Parameter* p : m.parameters()) {
-    if (!p->frozen || p->buffer) continue;
+    const bool stats = bn_stats && p->buffer && p->name.find(".query_bn.running_") != std::string::npos;
+    if (!stats && (!p->frozen || p->buffer)) continue;
     bool known = false;
     for (const auto& [name, crc] : r.frozen_crc) known = known || name == p->name;
     if (!known) r.frozen_crc.push_back({p->name, tensor_crc(*p)});
@@ -92,24 +96,37 @@ void verify_frozen(LanguageModel& m, const MethodRecord& r, int64_t phase) {
         throw std::runtime_error("frozen tensor " + name + " changed during phase " + std::to_string(phase));
 }
 
+// One method at one seed.
+struct MethodJob {
+  const MethodSpec* spec;
+  Job job;  // the method's job with train.seed set; its name is the folder's
+};
+
 // One method's run through the stream.
 class MethodRun {
  public:
-  MethodRun(const Experiment& e, const Job& m, const StreamData& data, const std::string& dir, MethodRecord& rec)
-      : e_(e), m_(m), data_(data), dir_(dir), plan_(phase_plan(e.lifelong, m)), rec_(rec) {}
+  MethodRun(const Experiment& e, const MethodJob& m, const StreamData& data, const std::string& out_dir,
+            MethodRecord& rec)
+      : e_(e), spec_(*m.spec), m_(m.job), data_(data), out_(out_dir), dir_(job_dir(out_dir, "method", m.job.name)),
+        plan_(phase_plan(e.lifelong, spec_, m.job)), rec_(rec) {}
   int run();
 
  private:
+  bool pretraining() const { return e_.lifelong.pretrain_tokens > 0; }
+  int64_t pool_of(int64_t domain) const;
+  int prepare();
   void build();
+  void start_phase(int64_t phase, int64_t first_step);
   void measure(std::vector<double>& loss, std::vector<std::vector<double>>& share);
   void record_phase();
   int train_phase(int64_t phase, int64_t first_step);
   int64_t global_step(int64_t phase, int64_t s) const { return phase * plan_.steps_per_phase + s; }
 
   const Experiment& e_;
+  const MethodSpec& spec_;
   const Job& m_;
   const StreamData& data_;
-  std::string dir_;
+  std::string out_, dir_;
   PhasePlan plan_;
   MethodRecord& rec_;  // the caller's, kept up to date for its report
   std::unique_ptr<LanguageModel> model_;
@@ -117,21 +134,69 @@ class MethodRun {
   int64_t step_ = 0;  // global step of the restored checkpoint
 };
 
+// The pool each domain's tokens go to under oracle routing: domain i's own (pool 0 is the
+// pretrain's when there is one), or the newest for domains not reached yet.
+int64_t MethodRun::pool_of(int64_t domain) const {
+  const auto layers = peer_layers(*model_);
+  const int64_t pools = layers.empty() ? 1 : int64_t(layers[0].second->pools.size());
+  return std::min(domain + (pretraining() ? 1 : 0), pools - 1);
+}
+
+// The shared work this method needs: the pretrain checkpoint and the from-scratch references.
+int MethodRun::prepare() {
+  if (pretraining() && !find_checkpoint(dir_))
+    if (int rc = ensure_pretrain(data_, e_.lifelong, m_.config, pretrain_dir(out_, data_, e_.lifelong, m_.config)); rc)
+      return rc;
+  if (spec_.joint || !rec_.scratch_loss.empty()) return kExitOk;
+  std::vector<double> loss;
+  if (int rc = ensure_scratch(data_, e_.lifelong, m_.config, scratch_dir(out_, data_, e_.lifelong, m_.config), loss); rc)
+    return rc;
+  rec_.scratch_loss = loss;
+  return kExitOk;
+}
+
 void MethodRun::build() {
-  OpenedRun run = open_run(dir_, m_.config, data_.tokenizer.vocab_size(), find_checkpoint(dir_), true);
+  const std::optional<CheckpointInfo> ck = find_checkpoint(dir_);
+  OpenedRun run = open_run(dir_, m_.config, data_.tokenizer.vocab_size(), ck, true);
   model_ = std::move(run.model);
   opt_ = std::move(run.opt);
   step_ = run.info.step;
   // Rows after the checkpoint (all of them without one) belong to an attempt that was killed.
   truncate_metrics(metrics_path(dir_), step_);
+  if (ck) return;
+  if (pretraining()) load_checkpoint(checkpoint_path(pretrain_dir(out_, data_, e_.lifelong, m_.config)), *model_, nullptr);
+  if (spec_.joint) {  // the final architecture of freeze-and-add, every pool trained
+    const int64_t added = plan_.phases - 1 + (pretraining() ? 1 : 0);
+    for (int64_t i = 0; i < added; ++i) grow_pools(*model_, GrowOptions{e_.lifelong.pool, false});
+    opt_ = std::make_unique<AdamW>(model_->parameters(), adamw_options(m_.config));
+  }
+}
+
+// Freeze-and-add at a new domain (not when resuming inside a phase: the checkpoint has it), and
+// the settings no checkpoint records: fixed BatchNorm statistics and the oracle's pool.
+void MethodRun::start_phase(int64_t phase, int64_t first_step) {
+  const bool new_domain = phase > 0 || pretraining();
+  if (first_step == 0 && new_domain && spec_.add_pools) {
+    GrowOptions g{e_.lifelong.pool, true, spec_.freeze_query, spec_.freeze_non_expert, spec_.match_key_scale};
+    opt_ = grow_pools_keep_optimizer(*model_, g, *opt_, adamw_options(m_.config), "method '" + m_.name + "'");
+  }
+  for (auto& [name, layer] : peer_layers(*model_)) {
+    if (layer->query_bn) layer->query_bn->fixed_stats = spec_.freeze_bn_stats && new_domain;
+    if (spec_.oracle) layer->only_pool = pool_of(phase);
+  }
+  // Here rather than only after growing: a run killed between a phase's checkpoint and its
+  // state.json resumes past the growth, with the pools already frozen in the checkpoint.
+  record_frozen(*model_, rec_, spec_.freeze_bn_stats && new_domain);
 }
 
 void MethodRun::measure(std::vector<double>& loss, std::vector<std::vector<double>>& share) {
   loss.clear();
   share.clear();
-  for (const DomainText& d : data_.domains) {
+  for (size_t j = 0; j < data_.domains.size(); ++j) {
+    if (spec_.oracle)
+      for (auto& [name, layer] : peer_layers(*model_)) layer->only_pool = pool_of(int64_t(j));
     model_->reset_stats();
-    loss.push_back(sequential_loss(*model_, d.eval, plan_.batch, plan_.block).first);
+    loss.push_back(sequential_loss(*model_, data_.domains[j].eval, plan_.batch, plan_.block).first);
     share.push_back(pool_shares(*model_));
   }
   model_->reset_stats();
@@ -166,29 +231,31 @@ void MethodRun::record_phase() {
 
 int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   const Config& c = m_.config;
-  if (first_step == 0 && phase > 0 && m_.name == "peer_freeze_add") {
-    GrowOptions g{e_.lifelong.pool, true, e_.lifelong.freeze_query, e_.lifelong.freeze_non_expert};
-    opt_ = grow_pools_keep_optimizer(*model_, g, *opt_, adamw_options(c), "method '" + m_.name + "'");
-  }
-  // Here rather than only after growing: a run killed between a phase's checkpoint and its
-  // state.json resumes past the growth, with the pools already frozen in the checkpoint.
-  record_frozen(*model_, rec_);
+  start_phase(phase, first_step);
   const std::vector<Window> windows = phase_windows(plan_, phase);
   TrainLoop loop = train_loop_for(c);  // one phase: c.train.steps = S
-  loop.first = first_step;
-  loop.step_offset = global_step(phase, 0);
+  // Re-warmed: steps [first, S) of a schedule per phase. Not: steps of one schedule over the stream.
+  const int64_t base = spec_.rewarm ? 0 : global_step(phase, 0);
+  loop.first = base + first_step;
+  if (spec_.rewarm) {
+    loop.step_offset = global_step(phase, 0);
+  } else {
+    loop.end = global_step(phase + 1, 0);
+    loop.lr.total_steps = global_step(plan_.phases, 0);
+  }
   loop.seconds_before = rec_.train_s;
   loop.next_batch = [&](int64_t s, std::vector<int32_t>& x, std::vector<int32_t>& y) {
-    stream_batch(data_, windows, plan_, s, x, y);
+    stream_batch(data_, windows, plan_, s - base, x, y);
   };
   loop.add_fields = [&](json& row) { row["phase"] = phase + 1; };
-  Progress progress(plan_.steps_per_phase, c.train.log_every, m_.name + " phase " + std::to_string(phase + 1));
+  Progress progress(loop.end, c.train.log_every, m_.name + " phase " + std::to_string(phase + 1));
   const LoopEnd end = train_loop(*model_, *opt_, loop, progress, dir_);
+  const int64_t done = end.step - base;  // steps of this phase done
   rec_.train_s = end.seconds;
-  if (end.step > first_step) rec_.tokens_trained = global_step(phase, end.step) * plan_.batch * plan_.block;
+  if (done > first_step) rec_.tokens_trained = global_step(phase, done) * plan_.batch * plan_.block;
   if (end.stop == LoopStop::NonFinite) {
     rec_.failed = std::string("loss is ") + (std::isnan(end.loss) ? "nan" : "inf") + " at phase " +
-                  std::to_string(phase + 1) + " step " + std::to_string(end.step);
+                  std::to_string(phase + 1) + " step " + std::to_string(done);
     write_file_atomic(state_path(dir_), rec_.to_json());
     std::fprintf(stderr, "\n[run] %s: %s; stopping this method (its last phase's checkpoint is kept)\n",
                  m_.name.c_str(), rec_.failed.c_str());
@@ -196,10 +263,10 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
   }
   progress.finish();
   if (end.stop == LoopStop::Interrupted) {
-    save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), c, data_.tokenizer, global_step(phase, end.step));
+    save_checkpoint(checkpoint_path(dir_), *model_, opt_.get(), c, data_.tokenizer, global_step(phase, done));
     write_file_atomic(state_path(dir_), rec_.to_json());  // its train time and tokens
     std::fprintf(stderr, "[run] interrupted: %s at phase %ld step %ld; checkpoint written to %s\n", m_.name.c_str(),
-                 long(phase + 1), long(end.step), dir_.c_str());
+                 long(phase + 1), long(done), dir_.c_str());
     return kExitInterrupted;
   }
   return kExitOk;
@@ -208,12 +275,13 @@ int MethodRun::train_phase(int64_t phase, int64_t first_step) {
 int MethodRun::run() {
   write_run_config(dir_, m_.config);
   set_num_threads(int(m_.config.train.threads));
+  if (int rc = prepare(); rc != kExitOk) return rc;
   build();
   if (rec_.init_loss.empty()) {
     std::vector<std::vector<double>> share;
     measure(rec_.init_loss, share);
-    write_file_atomic(state_path(dir_), rec_.to_json());
   }
+  write_file_atomic(state_path(dir_), rec_.to_json());
   for (int64_t p = rec_.phases_done; p < plan_.phases; ++p) {
     if (interrupt_requested()) {  // between phases: the last phase's checkpoint is on disk
       std::fprintf(stderr, "[run] interrupted: %s before phase %ld\n", m_.name.c_str(), long(p + 1));
@@ -232,16 +300,18 @@ int MethodRun::run() {
 }
 
 // Reads what a method folder holds, refusing folders of another config or stream.
-MethodRecord existing_record(const Job& m, const std::string& dir, const std::string& key) {
+MethodRecord existing_record(const MethodJob& m, const std::string& dir, const std::string& key) {
   MethodRecord fresh;
-  fresh.method = m.name;
+  fresh.method = m.spec->name;
+  fresh.seed = m.job.config.train.seed;
   fresh.stream_key = key;
   if (!fs::is_regular_file(state_path(dir))) return fresh;  // new, or killed before its first measurement
-  require_same_config(dir, m.config, "method '" + m.name + "'");
+  require_same_config(dir, m.job.config, "method '" + m.job.name + "'");
   MethodRecord r = MethodRecord::from_json(read_file(state_path(dir)), state_path(dir));
   if (r.stream_key != key)
-    throw InputError("method '" + m.name + "': " + dir + " was trained on another stream (domains, tokens_per_phase, "
-                     "eval_tokens or pool options differ); use another --out, or delete that folder to retrain it");
+    throw InputError("method '" + m.job.name + "': " + dir + " was trained on another stream (domains, pretrain, "
+                     "tokens_per_phase, eval_tokens, pool, replay or method options differ); use another --out, or "
+                     "delete that folder to retrain it");
   return r;
 }
 
@@ -252,15 +322,38 @@ JobState state_of(const MethodRecord& r, const std::string& dir) {
   return fs::is_regular_file(state_path(dir)) ? JobState::Resume : JobState::New;
 }
 
-void print_plan(const Experiment& e, const std::vector<JobState>& states, const StreamData& data) {
-  std::printf("%-16s %-6s %7s %7s %12s %12s  %s\n", "method", "ffn", "phases", "steps", "tokens", "params", "state");
-  for (size_t i = 0; i < e.jobs.size(); ++i) {
-    const Job& m = e.jobs[i];
-    const PhasePlan pp = phase_plan(e.lifelong, m);
+// Every method at every seed, seeds outermost (a first seed of every method finishes first);
+// the folder is NAME with one seed, NAME-sSEED with several.
+std::vector<MethodJob> method_jobs(const Experiment& e) {
+  std::vector<MethodJob> out;
+  for (int64_t seed : e.lifelong.seeds)
+    for (size_t i = 0; i < e.jobs.size(); ++i) {
+      MethodJob m{&e.lifelong.methods[i], e.jobs[i]};
+      m.job.config.train.seed = seed;
+      if (e.lifelong.seeds.size() > 1) m.job.name += "-s" + std::to_string(seed);
+      out.push_back(std::move(m));
+    }
+  return out;
+}
+
+void print_plan(const Experiment& e, const std::vector<MethodJob>& jobs, const std::vector<JobState>& states,
+                const StreamData& data, const std::string& out_dir) {
+  std::printf("%-22s %-6s %7s %7s %12s %12s  %s\n", "method", "ffn", "phases", "steps", "tokens", "params", "state");
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& m = jobs[i].job;
+    const PhasePlan pp = phase_plan(e.lifelong, *jobs[i].spec, m);
     const int64_t params = count_parameters(*build_model(m.config, data.tokenizer.vocab_size()));
-    std::printf("%-16s %-6s %7ld %7ld %12ld %12ld  %s\n", m.name.c_str(), m.config.model.ffn.c_str(), long(pp.phases),
+    std::printf("%-22s %-6s %7ld %7ld %12ld %12ld  %s\n", m.name.c_str(), m.config.model.ffn.c_str(), long(pp.phases),
                 long(pp.steps_per_phase), long(pp.phases * pp.steps_per_phase * pp.batch * pp.block), long(params),
                 state_name(states[i]));
+  }
+  std::set<std::string> shown;
+  for (const MethodJob& m : jobs) {
+    if (e.lifelong.pretrain_tokens == 0) break;
+    const std::string dir = pretrain_dir(out_dir, data, e.lifelong, m.job.config);
+    if (shown.insert(dir).second)
+      std::printf("pretrain %s: %ld steps, %s\n", dir.c_str(), long(pretrain_steps(e.lifelong, m.job.config)),
+                  pretrain_done(dir) ? "done" : "new");
   }
 }
 
@@ -269,37 +362,44 @@ void print_plan(const Experiment& e, const std::vector<JobState>& states, const 
 int run_lifelong(const Experiment& e, const std::string& out_dir, bool plan_only) {
   install_interrupt_handler();
   const StreamData data = load_stream(e);
-  const std::string key = stream_key(e.lifelong);
+  Experiment ex = e;  // its jobs: every method at every seed, for the job queue
+  const std::vector<MethodJob> jobs = method_jobs(e);
+  ex.jobs.clear();
   std::vector<MethodRecord> records;
   std::vector<JobState> states;
-  for (const Job& m : e.jobs) {
-    check_stream_fits(data, phase_plan(e.lifelong, m), m.name);
-    if (m.config.train.device == "cuda" && !plan_only)
-      cuda::refuse("[lifelong] method '" + m.name + "': train.device = \"cuda\"", "a lifelong stream");
-    const std::string dir = job_dir(out_dir, "method", m.name);
-    records.push_back(existing_record(m, dir, key));
+  for (const MethodJob& m : jobs) {
+    const PhasePlan plan = phase_plan(e.lifelong, *m.spec, m.job);
+    check_stream_fits(data, plan, e.lifelong.pretrain_tokens > 0 ? pretrain_steps(e.lifelong, m.job.config) : 0,
+                      m.job.name);
+    if (m.job.config.train.device == "cuda" && !plan_only)
+      cuda::refuse("[lifelong] method '" + m.job.name + "': train.device = \"cuda\"", "a lifelong stream");
+    const std::string dir = job_dir(out_dir, "method", m.job.name);
+    records.push_back(existing_record(m, dir, stream_key(e.lifelong, *m.spec)));
     states.push_back(state_of(records.back(), dir));
+    ex.jobs.push_back(m.job);
   }
   if (plan_only) {
-    print_plan(e, states, data);
+    print_plan(e, jobs, states, data, out_dir);
     return kExitOk;
   }
   JobKind kind;
   kind.noun = "method";
-  kind.intro = "[run] lifelong stream " + e.path + ": " +
-               std::to_string(e.jobs.size()) + " methods x " + std::to_string(data.domains.size()) + " domains, " +
-               std::to_string(e.lifelong.tokens_per_phase) + " tokens per phase, into " + out_dir + "\n";
+  kind.intro = "[run] lifelong stream " + e.path + ": " + std::to_string(e.jobs.size()) + " methods x " +
+               std::to_string(e.lifelong.seeds.size()) + " seeds x " + std::to_string(data.domains.size()) +
+               " domains, " + std::to_string(e.lifelong.tokens_per_phase) + " tokens per phase" +
+               (e.lifelong.pretrain_tokens > 0 ? ", after " + std::to_string(e.lifelong.pretrain_tokens) +
+                                                     " tokens of pretraining"
+                                               : "") +
+               ", into " + out_dir + "\n";
   kind.failure = [&](size_t i) { return records[i].failed; };
   kind.announce = [&](size_t i) {
-    std::fprintf(stderr, "[run] method '%s' (%s): %ld phases of %ld steps\n", e.jobs[i].name.c_str(),
-                 e.jobs[i].config.model.ffn.c_str(), long(data.domains.size()),
-                 long(phase_plan(e.lifelong, e.jobs[i]).steps_per_phase));
+    std::fprintf(stderr, "[run] method '%s' (%s): %ld phases of %ld steps\n", jobs[i].job.name.c_str(),
+                 jobs[i].job.config.model.ffn.c_str(), long(data.domains.size()),
+                 long(phase_plan(e.lifelong, *jobs[i].spec, jobs[i].job).steps_per_phase));
   };
-  kind.run = [&](size_t i) {
-    return MethodRun(e, e.jobs[i], data, job_dir(out_dir, kind.noun, e.jobs[i].name), records[i]).run();
-  };
+  kind.run = [&](size_t i) { return MethodRun(e, jobs[i], data, out_dir, records[i]).run(); };
   kind.write_report = [&] { write_lifelong_report(e, data, records, out_dir); };
-  return run_jobs(e, out_dir, states, kind);
+  return run_jobs(ex, out_dir, states, kind);
 }
 
 }  // namespace peer

@@ -1,5 +1,6 @@
 #include "experiments/run/pools.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -34,6 +35,27 @@ void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
   }
 }
 
+namespace {
+
+double rms(const std::vector<const Parameter*>& ps) {
+  double sum = 0.0;
+  int64_t n = 0;
+  for (const Parameter* p : ps) {
+    for (int64_t i = 0; i < p->value.numel(); ++i) sum += double(p->value[i]) * p->value[i];
+    n += p->value.numel();
+  }
+  return std::sqrt(sum / double(std::max<int64_t>(n, 1)));
+}
+
+// Over the product keys of every pool of the layer.
+double key_rms(const PeerLayer& layer) {
+  std::vector<const Parameter*> keys;
+  for (const auto& pool : layer.pools) keys.insert(keys.end(), {&pool->keys1, &pool->keys2});
+  return rms(keys);
+}
+
+}  // namespace
+
 int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
   auto layers = peer_layers(model);
   if (o.freeze_non_expert) {
@@ -48,7 +70,14 @@ int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
       if (o.freeze_existing) pool->set_frozen(true);
     layer->query.set_frozen(o.freeze_query);
     if (layer->query_bn) layer->query_bn->set_frozen(o.freeze_query);
+    const double old_rms = o.match_key_scale ? key_rms(*layer) : 0.0;
     layer->add_pool(o.shape);
+    if (o.match_key_scale) {
+      ExpertPool& fresh = *layer->pools.back();
+      const float scale = float(old_rms / rms({&fresh.keys1, &fresh.keys2}));
+      for (Parameter* k : {&fresh.keys1, &fresh.keys2})
+        for (int64_t i = 0; i < k->value.numel(); ++i) k->value[i] *= scale;
+    }
   }
   return int64_t(layers.size());
 }
