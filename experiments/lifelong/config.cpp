@@ -2,6 +2,7 @@
 // freeze-and-add options and the domain stream. Everything is checked here, before any text is
 // read; whether the domains' files exist and hold enough text is checked when the run is planned.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/strings/str_join.h"
@@ -125,7 +126,11 @@ PoolShape parse_pool(const toml::table& exp, const Config& base, const std::stri
   }
   const std::string what = origin + ": [experiment] pool_size";
   if (!n->is_string() && !n->is_integer()) throw InputError(what + ": expected N or \"N1xN2\"");
-  return parse_pool_size(n->is_string() ? *n->value<std::string>() : literal(*n), what);
+  const PoolShape p = parse_pool_size(n->is_string() ? *n->value<std::string>() : literal(*n), what);
+  if (std::min(p.n1, p.n2) < base.peer.top_k)
+    throw InputError(what + " " + std::to_string(p.n1) + "x" + std::to_string(p.n2) + ": each side must be >= peer.top_k = " +
+                     std::to_string(base.peer.top_k) + " (a pool answers a query alone under oracle routing)");
+  return p;
 }
 
 // Experts in every pool freeze-and-add has after the last domain: the base pool plus one per
@@ -136,13 +141,17 @@ int64_t final_experts(const Experiment& e) {
   return e.base.peer_sides().first * e.base.peer_sides().second + added * s.pool.size();
 }
 
-// peer_big's single pool: final_experts(e) as n1 x n2 with the base pool's n1.
+// peer_big's single pool: final_experts(e) as n1 x n2, with the base pool's n1 when it divides the
+// total, else the most square split.
 std::vector<std::string> big_pool_sets(const Experiment& e, const std::string& origin) {
-  const int64_t total = final_experts(e), n1 = e.base.peer_sides().first;
+  const int64_t total = final_experts(e);
+  int64_t n1 = e.base.peer_sides().first;
   if (total % n1 != 0)
+    for (n1 = int64_t(std::sqrt(double(total))); total % n1 != 0;) --n1;
+  if (n1 < e.base.peer.top_k)
     throw InputError(origin + ": method 'peer_big': " + std::to_string(total) + " experts (as many as freeze-and-add "
-                     "ends with) are not n1 x n2 with the base pool's n1 = " + std::to_string(n1) +
-                     "; choose pool_size with " + std::to_string(n1) + " x N experts");
+                     "ends with) split at best into " + std::to_string(n1) + " x " + std::to_string(total / n1) +
+                     ", a side shorter than peer.top_k = " + std::to_string(e.base.peer.top_k) + "; choose another pool_size");
   return {"peer.num_experts=" + std::to_string(total), "peer.n1=" + std::to_string(n1),
           "peer.n2=" + std::to_string(total / n1)};
 }
