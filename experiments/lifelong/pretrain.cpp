@@ -59,12 +59,14 @@ LoopEnd train_fresh(const StreamData& d, const Config& c, const std::vector<Wind
   return end;
 }
 
-int stopped(const LoopEnd& end, const std::string& what) {
+// The exit code of a loop that did not finish; a non-finite loss is described in `failure`.
+int stopped(const LoopEnd& end, const std::string& what, std::string& failure) {
   if (end.stop == LoopStop::Interrupted) {
     std::fprintf(stderr, "\n[run] interrupted: %s (restarts from its beginning next time)\n", what.c_str());
     return kExitInterrupted;
   }
-  std::fprintf(stderr, "\n[run] %s: the loss is not finite at step %ld\n", what.c_str(), long(end.step));
+  failure = std::string("loss is ") + (std::isnan(end.loss) ? "nan" : "inf") + " in " + what + " at step " +
+            std::to_string(end.step);
   return kExitFailed;
 }
 
@@ -88,7 +90,8 @@ std::string scratch_dir(const std::string& out_dir, const StreamData& d, const L
 
 bool pretrain_done(const std::string& dir) { return fs::is_regular_file(fs::path(dir) / "done.json"); }
 
-int ensure_pretrain(const StreamData& d, const LifelongSpec& s, const Config& c, const std::string& dir) {
+int ensure_pretrain(const StreamData& d, const LifelongSpec& s, const Config& c, const std::string& dir,
+                    std::string& failure) {
   if (pretrain_done(dir)) return kExitOk;
   const Config pc = with_steps(c, pretrain_steps(s, c));
   std::fprintf(stderr, "[run] pretraining (%s, seed %ld): %ld steps into %s\n", c.model.ffn.c_str(), long(c.train.seed),
@@ -96,7 +99,7 @@ int ensure_pretrain(const StreamData& d, const LifelongSpec& s, const Config& c,
   std::unique_ptr<LanguageModel> model;
   const LoopEnd end = train_fresh(d, pc, lane_windows(kPretrain, pc.train.steps, pc.train.batch_size, pc.model.block_size),
                                   dir, "pretrain", model);
-  if (end.stop != LoopStop::Finished) return stopped(end, "pretraining into " + dir);
+  if (end.stop != LoopStop::Finished) return stopped(end, "pretraining into " + dir, failure);
   save_checkpoint(checkpoint_path(dir), *model, nullptr, pc, d.tokenizer, pc.train.steps);
   const double val = d.pretrain.val.size() > size_t(pc.model.block_size)
                          ? sequential_loss(*model, d.pretrain.val, pc.train.batch_size, pc.model.block_size).first
@@ -107,7 +110,7 @@ int ensure_pretrain(const StreamData& d, const LifelongSpec& s, const Config& c,
 }
 
 int ensure_scratch(const StreamData& d, const LifelongSpec& s, const Config& c, const std::string& dir,
-                   std::vector<double>& loss) {
+                   std::vector<double>& loss, std::string& failure) {
   const std::string state = (fs::path(dir) / "scratch.json").string();
   loss.clear();
   if (fs::is_regular_file(state)) loss = json::parse(read_file(state)).at("loss").get<std::vector<double>>();
@@ -118,7 +121,7 @@ int ensure_scratch(const StreamData& d, const LifelongSpec& s, const Config& c, 
     const std::string sub = (fs::path(dir) / d.domains[j].name).string();
     const LoopEnd end = train_fresh(d, c, lane_windows(int32_t(j), c.train.steps, c.train.batch_size, c.model.block_size),
                                     sub, "scratch " + d.domains[j].name, model);
-    if (end.stop != LoopStop::Finished) return stopped(end, "the from-scratch reference on " + d.domains[j].name);
+    if (end.stop != LoopStop::Finished) return stopped(end, "the from-scratch reference on " + d.domains[j].name, failure);
     loss.push_back(sequential_loss(*model, d.domains[j].eval, c.train.batch_size, c.model.block_size).first);
     write_file_atomic(state, json({{"loss", loss}}).dump() + "\n");
   }

@@ -29,13 +29,14 @@ std::string scratch_dir(const std::string& out_dir, const StreamData& d, const L
 bool pretrain_done(const std::string& dir);
 
 // Trains the pretrain model into dir unless pretrain_done(dir). Returns kExitOk, kExitFailed (a
-// non-finite loss) or kExitInterrupted.
-int ensure_pretrain(const StreamData& d, const LifelongSpec& s, const Config& c, const std::string& dir);
+// non-finite loss, described in `failure`) or kExitInterrupted.
+int ensure_pretrain(const StreamData& d, const LifelongSpec& s, const Config& c, const std::string& dir,
+                    std::string& failure);
 
 // The held-out loss per domain of models trained from scratch on that domain alone (trains what
-// is missing into dir). Returns kExitOk, kExitFailed or kExitInterrupted.
+// is missing into dir). Returns kExitOk, kExitFailed (see `failure`) or kExitInterrupted.
 int ensure_scratch(const StreamData& d, const LifelongSpec& s, const Config& c, const std::string& dir,
-                   std::vector<double>& loss);
+                   std::vector<double>& loss, std::string& failure);
 
 // Steps of the pretrain phase for config c.
 int64_t pretrain_steps(const LifelongSpec& s, const Config& c);

@@ -220,7 +220,7 @@ std::string report_md(const Experiment& e, const StreamData& d, const std::vecto
   else s << conclusion_md(results) << metric_tables_md(e, results) << frozen_md(done);
   std::string missing;
   for (const MethodRecord& r : all)
-    if (!r.failed.empty()) s << "Failed: " << r.method << " seed " << r.seed << " (" << r.failed << "; see its metrics.jsonl).\n\n";
+    if (!r.failed.empty()) s << "Failed: " << r.method << " (" << r.failed << "; seed " << r.seed << "; see its metrics.jsonl).\n\n";
     else if (!r.finished) missing += (missing.empty() ? "" : ", ") + r.method + " (seed " + std::to_string(r.seed) + ")";
   if (!missing.empty()) s << "Not finished: " << missing << " (run the same command again to continue).\n\n";
   s << "## Loss matrices (mean over seeds; rows: after each phase; columns: held-out loss per domain)\n\n";

@@ -143,16 +143,21 @@ int64_t MethodRun::pool_of(int64_t domain) const {
 }
 
 // The shared work this method needs: the pretrain checkpoint and the from-scratch references.
+// A non-finite loss there fails the method like one in its own training.
 int MethodRun::prepare() {
+  std::string failure;
+  int rc = kExitOk;
   if (pretraining() && !find_checkpoint(dir_))
-    if (int rc = ensure_pretrain(data_, e_.lifelong, m_.config, pretrain_dir(out_, data_, e_.lifelong, m_.config)); rc)
-      return rc;
-  if (spec_.joint || !rec_.scratch_loss.empty()) return kExitOk;
-  std::vector<double> loss;
-  if (int rc = ensure_scratch(data_, e_.lifelong, m_.config, scratch_dir(out_, data_, e_.lifelong, m_.config), loss); rc)
-    return rc;
-  rec_.scratch_loss = loss;
-  return kExitOk;
+    rc = ensure_pretrain(data_, e_.lifelong, m_.config, pretrain_dir(out_, data_, e_.lifelong, m_.config), failure);
+  if (rc == kExitOk && !spec_.joint && rec_.scratch_loss.size() != data_.domains.size())
+    rc = ensure_scratch(data_, e_.lifelong, m_.config, scratch_dir(out_, data_, e_.lifelong, m_.config),
+                        rec_.scratch_loss, failure);
+  if (rc == kExitFailed) {
+    rec_.failed = failure;
+    write_file_atomic(state_path(dir_), rec_.to_json());
+    std::fprintf(stderr, "\n[run] %s: %s; stopping this method\n", m_.name.c_str(), failure.c_str());
+  }
+  return rc;
 }
 
 void MethodRun::build() {
