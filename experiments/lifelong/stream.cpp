@@ -26,7 +26,10 @@ StreamData load_stream(const Experiment& e) {
     try {
       return load_corpus_text(d.data);
     } catch (const InputError& err) {
-      throw InputError(e.path + ": " + what + ": " + err.what());
+      const std::string hint = std::string(err.what()).find("not found") != std::string::npos
+                                   ? " (`peer data prepare --source all` writes data/brown, data/sotu and data/spamassassin)"
+                                   : "";
+      throw InputError(e.path + ": " + what + ": " + err.what() + hint);
     }
   };
   for (const Domain& d : e.lifelong.domains) {
