@@ -1,11 +1,12 @@
-// `peer run` for kind = "lifelong": every method trains through the domain stream
-// (lifelong/stream.h) into OUT/methods/NAME/; after each phase every domain's held-out loss is
-// measured; peer_freeze_add freezes every pool and adds a fresh one at each new domain
-// (run/pools.h). OUT then gets results.csv, report.md and plots (lifelong/report.h).
+// `peer run` for kind = "lifelong": every method (methods.h), at every seed, trains through the
+// domain stream (stream.h) into OUT/methods/NAME/ (method_run.h), after a pretrain phase shared
+// by the methods of one config when the stream has one (pretrain.h); after each phase every
+// domain's held-out loss is measured. OUT then gets results.csv, report.md and plots (report.h).
 //
-// Learning rate: each phase runs its own warmup + cosine schedule over its steps (re-warming at
-// every domain, as in continual pre-training); AdamW moments carry across phases. joint uses the
-// same per-phase schedule over its mixed phases, so only the order of the data differs.
+// Learning rate: by default each phase runs its own warmup + cosine schedule over its steps
+// (re-warming at every domain, as in continual pre-training); rewarm = false runs one schedule
+// over the stream. AdamW moments carry across phases. joint uses the same schedule over its
+// mixed phases, so only the order of the data differs.
 //
 // Resumable at any step: a method folder keeps the checkpoint of its last finished phase (or of
 // an interrupt) and state.json with the losses measured so far; running the same command again
