@@ -42,8 +42,7 @@ std::string loss_plot(const StreamData& d, const std::vector<MethodResults>& don
   const size_t D = d.domains.size(), cols = D < 2 ? 1 : 2, rows = (D + cols - 1) / cols;
   std::ostringstream gp;
   gp << "set output 'loss_over_stream.png'\nset multiplot layout " << rows << "," << cols
-     << " title 'Held-out loss on each domain after each phase (mean over seeds, band: lowest to highest seed; x: "
-        "phase and the domain the sequential methods trained on; joint: mixed)'\n"
+     << " title 'Held-out loss after each phase (line: mean over seeds; band: lowest to highest seed)'\n"
      << phase_axis(d) << "set ylabel 'loss (nats/token)'\nset key top right font ',8'\nset style fill transparent solid 0.15 noborder\n";
   for (size_t j = 0; j < D; ++j) {
     gp << "set title 'domain " << j + 1 << ": " << d.domains[j].name << "'\nplot ";
@@ -51,7 +50,8 @@ std::string loss_plot(const StreamData& d, const std::vector<MethodResults>& don
       const std::string file = "'plots/" + done[m].spec->name + ".dat'";
       gp << (m ? ", \\\n     " : "") << file << " using 1:" << 3 * j + 3 << ":" << 3 * j + 4
          << " with filledcurves linecolor " << m + 1 << " notitle, \\\n     " << file << " using 1:" << 3 * j + 2
-         << " with linespoints linecolor " << m + 1 << " linewidth 2 title '" << done[m].spec->name << "'";
+         << " with linespoints linecolor " << m + 1 << " dashtype " << m / 8 + 1 << " linewidth 2 title '"
+         << done[m].spec->name << "'";
     }
     gp << "\n";
   }
