@@ -102,6 +102,24 @@ TEST_CASE("lifelong: a valid stream file parses", "[lifelong]") {
   CHECK(big.config.peer.n2 == 14);
 }
 
+TEST_CASE("lifelong: a named copy of a method with its own options", "[lifelong]") {
+  const Experiment e = parse_text(head("methods = [\"peer\", \"peer_flat\", \"dense_flat\"]\n") + kBase + kDomains +
+                                  "[method.peer_flat]\nlike = \"peer\"\nrewarm = false\n\"train.lr\" = 0.01\n"
+                                  "[method.dense_flat]\nlike = \"dense\"\nrewarm = false\n");
+  REQUIRE(e.jobs.size() == 3);
+  CHECK(e.jobs[1].name == "peer_flat");
+  CHECK(e.jobs[1].config.model.ffn == "peer");
+  CHECK(e.jobs[1].config.train.lr == 0.01);
+  CHECK(e.lifelong.methods[1].name == "peer_flat");
+  CHECK(e.lifelong.methods[1].like == "peer");
+  CHECK_FALSE(e.lifelong.methods[1].rewarm);
+  CHECK(e.lifelong.methods[0].rewarm);
+  CHECK(e.jobs[2].config.model.ffn == "dense");
+  CHECK_THAT(parse_error_of(head("methods = [\"peer_x\"]\n") + kBase + kDomains), Catch::Contains("unknown method 'peer_x'"));
+  CHECK_THAT(parse_error_of(head("methods = [\"peer_x\"]\n") + kBase + kDomains + "[method.peer_x]\nlike = \"lora\"\n"),
+             Catch::Contains("method 'peer_x'") && Catch::Contains("like"));
+}
+
 TEST_CASE("lifelong: the ladder in order, each rung adding one option", "[lifelong]") {
   const std::vector<std::string> ladder = {"peer_freeze_add", "peer_fa_query", "peer_fa_bn", "peer_fa_only_new",
                                            "peer_fa_key_scale", "peer_fa_oracle"};

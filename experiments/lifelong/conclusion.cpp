@@ -63,6 +63,12 @@ void controls(const std::vector<MethodResults>& all, std::ostringstream& s) {
     const MethodResults *x = find_method(all, a), *y = find_method(all, b);
     if (x && y) s << "- **" << a << "** against " << b << ": " << line(*x, *y) << ".\n";
   }
+  for (const MethodResults& m : all) {  // named copies (like = "...") against what they copy
+    const MethodResults* base = m.spec->like.empty() ? nullptr : find_method(all, m.spec->like);
+    if (base)
+      s << "- **" << m.spec->name << "** (" << m.spec->like << (m.spec->rewarm == base->spec->rewarm ? "" : m.spec->rewarm ? ", learning rate re-warmed per phase" : ", one learning-rate schedule over the stream")
+        << ") against " << m.spec->like << ": " << line(m, *base) << ".\n";
+  }
   const MethodResults* oracle = find_method(all, "peer_fa_oracle");
   const MethodResults* learned = find_method(all, "peer_fa_key_scale");
   if (oracle && learned) {

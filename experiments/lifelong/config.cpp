@@ -216,16 +216,18 @@ void parse_pretrain(const toml::table& root, Experiment& e, const std::string& o
   e.lifelong.pretrain = parse_domain(d, origin + ": [pretrain]", e.base.data);
 }
 
-std::vector<std::string> parse_method_names(const toml::table& exp, const std::string& origin) {
+// A name of `methods` is a known method, or any name whose [method.NAME] table says like = "KNOWN".
+std::vector<std::string> parse_method_names(const toml::table& exp, const toml::table* tables, const std::string& origin) {
   if (!exp.contains("methods")) return lifelong_methods();
   std::vector<std::string> names = string_list(exp.get("methods"), origin + ": [experiment] methods");
   if (names.empty()) throw InputError(origin + ": [experiment] methods is empty");
   std::set<std::string> seen;
   for (const std::string& m : names) {
     const auto& known = lifelong_methods();
-    if (std::find(known.begin(), known.end(), m) == known.end())
+    const toml::table* t = tables ? (*tables)[m].as_table() : nullptr;
+    if (std::find(known.begin(), known.end(), m) == known.end() && !(t && t->contains("like")))
       throw InputError(origin + ": [experiment] methods: unknown method '" + m + "' (known: " +
-                       absl::StrJoin(known, ", ") + ")");
+                       absl::StrJoin(known, ", ") + "; or give [method." + m + "] like = \"KNOWN\")");
     if (!seen.insert(m).second) throw InputError(origin + ": [experiment] methods: '" + m + "' appears twice");
   }
   return names;
@@ -254,9 +256,9 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
   s.domains = parse_domains(root, e.base.data, origin);
   parse_pretrain(root, e, origin);
 
-  const std::vector<std::string> names = parse_method_names(exp, origin);
   const toml::table* overrides = root["method"].as_table();
   if (root.contains("method") && !overrides) throw InputError(origin + ": method must be [method.NAME] tables");
+  const std::vector<std::string> names = parse_method_names(exp, overrides, origin);
   if (overrides)
     for (const auto& [k, v] : *overrides) {
       if (std::find(names.begin(), names.end(), std::string(k.str())) == names.end())

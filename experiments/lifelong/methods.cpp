@@ -1,5 +1,6 @@
 #include "experiments/lifelong/methods.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/error.h"
@@ -11,8 +12,8 @@ namespace {
 
 // The ladder: each rung is the one before plus one change.
 std::vector<MethodSpec> ladder() {
-  MethodSpec m{"peer_freeze_add", "peer"};
-  m.add_pools = true;
+  MethodSpec m;
+  m.name = "peer_freeze_add", m.ffn = "peer", m.add_pools = true;
   m.about = "freeze-and-add: at each new domain every pool is frozen and a fresh pool added; the rest trains";
   std::vector<MethodSpec> out = {m};
   m.name = "peer_fa_query", m.freeze_query = true, m.about = "+ the query networks frozen";
@@ -35,8 +36,8 @@ std::vector<MethodSpec> ladder() {
 std::vector<MethodSpec> all_methods() {
   std::vector<MethodSpec> out;
   auto add = [&](const std::string& name, const std::string& ffn, const std::string& about) {
-    out.push_back(MethodSpec{name, ffn});
-    out.back().about = about;
+    out.push_back(MethodSpec());
+    out.back().name = name, out.back().ffn = ffn, out.back().about = about;
     return &out.back();
   };
   add("dense", "dense", "sequential fine-tuning of the dense FFN model");
@@ -66,7 +67,17 @@ const MethodSpec& method_spec(const std::string& name) {
 }
 
 MethodSpec resolve_method(const std::string& name, toml::table& t, bool rewarm, const std::string& where) {
-  MethodSpec m = method_spec(name);
+  std::string base = name;
+  if (const toml::node* like = t.get("like")) {
+    const auto& known = lifelong_methods();
+    if (!like->is_string() || std::find(known.begin(), known.end(), *like->value<std::string>()) == known.end())
+      throw InputError(where + ": like: expected the name of a known method (" + known.front() + ", ...)");
+    base = *like->value<std::string>();
+    t.erase("like");
+  }
+  MethodSpec m = method_spec(base);
+  m.name = name;
+  if (base != name) m.like = base, m.about = "as " + base + ", with its own options";
   m.rewarm = rewarm;
   const std::vector<std::pair<std::string, bool MethodSpec::*>> options = {
       {"add_pools", &MethodSpec::add_pools},         {"freeze_query", &MethodSpec::freeze_query},

@@ -26,6 +26,7 @@ struct MethodSpec {
   bool joint = false;              // all domains mixed; the final freeze-and-add architecture
   bool rewarm = true;              // a warmup + cosine schedule per phase, or one over the stream
   std::string about;               // one line for the report
+  std::string like;                // the known method a named copy (like = "...") starts from
 };
 
 // Every method, in report order.
@@ -33,7 +34,8 @@ const std::vector<MethodSpec>& method_specs();
 // The spec of a known method name (parsing refuses unknown ones).
 const MethodSpec& method_spec(const std::string& name);
 
-// The method `name` with the options its [method.NAME] table `t` sets: the plain keys add_pools,
+// The method `name` (a known one, or any name with like = "KNOWN" in its table: a copy of that
+// method) with the options its [method.NAME] table `t` sets: the plain keys add_pools,
 // freeze_query, freeze_bn_stats, freeze_non_expert, match_key_scale, oracle, replay and rewarm
 // (default: the experiment's), which are taken out of t (what stays are config overrides).
 // InputError starting with `where` on a bad value or an option that needs what the method lacks.

@@ -44,7 +44,8 @@ std::string loss_matrix_csv(const Experiment& e, const StreamData& d, const std:
   std::ostringstream s;
   s << "method,phase,trained_on,domain,loss,seed\n";
   for (const MethodRecord& r : records) {
-    const bool joint = method_spec(r.method).joint;
+    bool joint = false;
+    for (const MethodSpec& m : e.lifelong.methods) joint = joint || (m.name == r.method && m.joint);
     for (size_t j = 0; j < r.init_loss.size(); ++j)
       s << r.method << ",0," << (e.lifelong.pretrain_tokens > 0 ? "pretrain" : "") << "," << d.domains[j].name << ","
         << fmt("%.6f", r.init_loss[j]) << "," << r.seed << "\n";
