@@ -47,6 +47,7 @@ enum RngStream : uint64_t {
   kStreamEvalVal = 4,
   kStreamSample = 5,
   kStreamShuffle = 6,  // orders of data windows (the joint lifelong stream)
+  kStreamReplay = 7,   // replayed windows of a lifelong stream
   kStreamLayer = 1 << 16,
 };
 

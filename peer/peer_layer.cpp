@@ -76,7 +76,13 @@ void PeerLayer::retrieve(const Tensor& q) {
   pool_score_.resize(P);
   std::vector<int64_t> offset(P + 1, 0);
   for (int64_t p = 0; p < P; ++p) {
-    product_key_topk(rows, pools[p]->keys(), std::min(k, pools[p]->shape.size()), pool_index_[p], pool_score_[p]);
+    const int64_t kp = only_pool < 0 || p == only_pool ? std::min(k, pools[p]->shape.size()) : 0;
+    if (kp > 0) {
+      product_key_topk(rows, pools[p]->keys(), kp, pool_index_[p], pool_score_[p]);
+    } else {  // the oracle (only_pool) routes to one pool: the others offer no candidates
+      pool_index_[p].resize({rows.dim(0), 0}, rows.device(), DType::I32);
+      pool_score_[p].resize({rows.dim(0), 0}, rows.device());
+    }
     offset[p + 1] = offset[p] + pools[p]->shape.size();
   }
   merge_pools(pool_index_, pool_score_, offset, k, pool_, local_, global_, score_, weight_);

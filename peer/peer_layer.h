@@ -57,6 +57,8 @@ class PeerLayer : public FfnSlot {
   Linear query;
   std::unique_ptr<BatchNorm1d> query_bn;
   std::vector<std::unique_ptr<ExpertPool>> pools;
+  // Oracle routing (lifelong streams): >= 0 retrieves from that pool alone; -1 from every pool.
+  int64_t only_pool = -1;
 
  private:
   void retrieve(const Tensor& q);

@@ -2,6 +2,7 @@
 // settings, and the errors that must stop a stream file before it trains.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,15 +51,22 @@ std::string head(const std::string& extra = "", const std::string& tpp = "tokens
 
 
 TEST_CASE("lifelong: a valid stream file parses", "[lifelong]") {
-  Experiment e = parse_text(head("eval_tokens = 300\npool_size = \"4x6\"\nfreeze_query = true\n") + kBase + kDomains +
-                       "[method.moe]\n\"train.batch_size\" = 8\n[method.joint]\n\"model.ffn\" = \"dense\"\n");
+  Experiment e = parse_text(head("eval_tokens = 300\npool_size = \"4x6\"\nseeds = [3, 1, 2]\nrewarm = false\n"
+                                 "replay_fraction = 0.05\nreplay_tokens = 4096\n") +
+                            kBase + kDomains + "[pretrain]\ngenres = [\"cr\"]\ntokens = 5000\n" +
+                            "[method.moe]\n\"train.batch_size\" = 8\n[method.joint]\n\"model.ffn\" = \"dense\"\n"
+                            "[method.peer]\nadd_pools = true\noracle = true\nrewarm = true\n");
   CHECK(e.kind == "lifelong");
   CHECK(e.lifelong.tokens_per_phase == 1000);
   CHECK(e.lifelong.eval_tokens == 300);
   CHECK(e.lifelong.pool.n1 == 4);
   CHECK(e.lifelong.pool.n2 == 6);
-  CHECK(e.lifelong.freeze_query);
-  CHECK_FALSE(e.lifelong.freeze_non_expert);
+  CHECK(e.lifelong.seeds == std::vector<int64_t>{3, 1, 2});
+  CHECK_FALSE(e.lifelong.rewarm);
+  CHECK(e.lifelong.replay_fraction == 0.05);
+  CHECK(e.lifelong.replay_tokens == 4096);
+  CHECK(e.lifelong.pretrain_tokens == 5000);
+  CHECK(e.lifelong.pretrain.data.genres == std::vector<std::string>{"cr"});
   REQUIRE(e.lifelong.domains.size() == 2);
   CHECK(e.lifelong.domains[0].name == "news");
   CHECK(e.lifelong.domains[0].data.source == "brown");
@@ -67,14 +75,75 @@ TEST_CASE("lifelong: a valid stream file parses", "[lifelong]") {
   CHECK(e.lifelong.domains[1].data.source == "files");
   CHECK(e.lifelong.domains[1].data.files == std::vector<std::string>{"a.txt", "dir"});
   CHECK(e.lifelong.domains[1].data.genres.empty());
-  REQUIRE(e.jobs.size() == 5);  // default: every method, in the documented order
-  CHECK(e.jobs[3].name == "peer_freeze_add");
+  // default: every method, in the documented order (baselines, controls, the ladder, joint)
+  REQUIRE(e.jobs.size() == lifelong_methods().size());
+  REQUIRE(e.lifelong.methods.size() == e.jobs.size());
+  for (size_t i = 0; i < e.jobs.size(); ++i) CHECK(e.jobs[i].name == e.lifelong.methods[i].name);
+  CHECK(e.jobs.front().name == "dense");
+  CHECK(e.jobs.back().name == "joint");
   // joint's FFN was overridden here; the others are fixed by the method.
-  CHECK(e.jobs[4].config.model.ffn == "dense");
+  CHECK(e.jobs.back().config.model.ffn == "dense");
   // moe reads 8 x 16 = 128 tokens a step: ceil(1000 / 128) = 8 steps per phase
   CHECK(e.jobs[1].config.train.steps == 8);
   CHECK(e.jobs[1].config.train.batch_size == 8);
   CHECK(e.jobs[0].config.train.steps == 16);  // ceil(1000 / 64)
+  // method options: the experiment's rewarm unless the method sets its own
+  CHECK_FALSE(e.lifelong.methods[0].rewarm);
+  const MethodSpec& peer = e.lifelong.methods[2];
+  CHECK(peer.name == "peer");
+  CHECK(peer.add_pools);
+  CHECK(peer.oracle);
+  CHECK(peer.rewarm);
+  // peer_big: one pool of 64 + 2 x 24 experts (the base pool, then one per domain after pretraining)
+  const Job& big = e.jobs[3];
+  REQUIRE(big.name == "peer_big");
+  CHECK(big.config.peer.num_experts == 112);
+  CHECK(big.config.peer.n1 == 8);
+  CHECK(big.config.peer.n2 == 14);
+}
+
+TEST_CASE("lifelong: a named copy of a method with its own options", "[lifelong]") {
+  const Experiment e = parse_text(head("methods = [\"peer\", \"peer_flat\", \"dense_flat\"]\n") + kBase + kDomains +
+                                  "[method.peer_flat]\nlike = \"peer\"\nrewarm = false\n\"train.lr\" = 0.01\n"
+                                  "[method.dense_flat]\nlike = \"dense\"\nrewarm = false\n");
+  REQUIRE(e.jobs.size() == 3);
+  CHECK(e.jobs[1].name == "peer_flat");
+  CHECK(e.jobs[1].config.model.ffn == "peer");
+  CHECK(e.jobs[1].config.train.lr == 0.01);
+  CHECK(e.lifelong.methods[1].name == "peer_flat");
+  CHECK(e.lifelong.methods[1].like == "peer");
+  CHECK_FALSE(e.lifelong.methods[1].rewarm);
+  CHECK(e.lifelong.methods[0].rewarm);
+  CHECK(e.jobs[2].config.model.ffn == "dense");
+  CHECK_THAT(parse_error_of(head("methods = [\"peer_x\"]\n") + kBase + kDomains), Catch::Contains("unknown method 'peer_x'"));
+  CHECK_THAT(parse_error_of(head("methods = [\"peer_x\"]\n") + kBase + kDomains + "[method.peer_x]\nlike = \"lora\"\n"),
+             Catch::Contains("method 'peer_x'") && Catch::Contains("like"));
+}
+
+TEST_CASE("lifelong: the ladder in order, each rung adding one option", "[lifelong]") {
+  const std::vector<std::string> ladder = {"peer_freeze_add", "peer_fa_query", "peer_fa_bn", "peer_fa_only_new",
+                                           "peer_fa_key_scale", "peer_fa_oracle"};
+  std::vector<const MethodSpec*> rungs;
+  for (const std::string& n : ladder) rungs.push_back(&method_spec(n));
+  auto count = [](const MethodSpec& m) {
+    return int(m.add_pools) + m.freeze_query + m.freeze_bn_stats + m.freeze_non_expert + m.match_key_scale + m.oracle;
+  };
+  for (size_t i = 0; i < rungs.size(); ++i) {
+    INFO(ladder[i]);
+    CHECK(count(*rungs[i]) == int(i) + 1);
+    if (i > 0) {
+      CHECK(rungs[i]->freeze_query >= rungs[i - 1]->freeze_query);
+      CHECK(rungs[i]->freeze_bn_stats >= rungs[i - 1]->freeze_bn_stats);
+      CHECK(rungs[i]->freeze_non_expert >= rungs[i - 1]->freeze_non_expert);
+      CHECK(rungs[i]->match_key_scale >= rungs[i - 1]->match_key_scale);
+    }
+  }
+  CHECK(method_spec("peer_big").big_pool);
+  CHECK(method_spec("peer_replay").replay);
+  CHECK(method_spec("dense_replay").replay);
+  CHECK(method_spec("joint").joint);
+  const std::vector<std::string>& names = lifelong_methods();
+  CHECK(std::find(names.begin(), names.end(), "peer_fa_oracle") > std::find(names.begin(), names.end(), "peer_fa_bn"));
 }
 
 TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps", "[lifelong]") {
@@ -103,7 +172,8 @@ TEST_CASE("lifelong: methods in order, each with its FFN and one phase of steps"
   CHECK(f.jobs[1].config.train.steps == 2);
 
   // phase_plan: one phase per domain, S from train.steps, joint only for joint
-  const PhasePlan pj = phase_plan(f.lifelong, f.jobs[0]), pd = phase_plan(f.lifelong, f.jobs[1]);
+  const PhasePlan pj = phase_plan(f.lifelong, f.lifelong.methods[0], f.jobs[0]),
+                  pd = phase_plan(f.lifelong, f.lifelong.methods[1], f.jobs[1]);
   CHECK(pj.joint);
   CHECK_FALSE(pd.joint);
   CHECK(pj.phases == 2);
@@ -191,7 +261,44 @@ TEST_CASE("lifelong: bad stream files name the problem", "[lifelong]") {
 
   // the rest of the file
   CHECK_THAT(parse_error_of(head() + ok + "[variants.a]\n"), Catch::Contains("unknown top-level key 'variants'"));
-  CHECK_THAT(parse_error_of(head("freeze_query = 1\n") + ok), Catch::Contains("freeze_query"));
+  CHECK_THAT(parse_error_of(head("freeze_query = 1\n") + ok), Catch::Contains("unknown [experiment] key 'freeze_query'"));
+
+  // seeds, replay, rewarm
+  CHECK_THAT(parse_error_of(head("seeds = []\n") + ok), Catch::Contains("seeds"));
+  CHECK_THAT(parse_error_of(head("seeds = [1, 1]\n") + ok), Catch::Contains("seeds") && Catch::Contains("twice"));
+  CHECK_THAT(parse_error_of(head("seeds = [\"a\"]\n") + ok), Catch::Contains("seeds"));
+  CHECK_THAT(parse_error_of(head("replay_fraction = 1.0\n") + ok),
+             Catch::Contains("replay_fraction = 1.0") && Catch::Contains("[0, 1)"));
+  CHECK_THAT(parse_error_of(head("replay_fraction = -0.1\n") + ok), Catch::Contains("[0, 1)"));
+  CHECK_THAT(parse_error_of(head("replay_tokens = 0\n") + ok), Catch::Contains("replay_tokens"));
+  CHECK_THAT(parse_error_of(head("rewarm = 1\n") + ok), Catch::Contains("rewarm") && Catch::Contains("true or false"));
+
+  // method options
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer]\noracle = true\n"),
+             Catch::Contains("method 'peer'") && Catch::Contains("oracle needs freeze-and-add pools"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer_fa_query]\nadd_pools = false\n"),
+             Catch::Contains("method 'peer_fa_query'") && Catch::Contains("add_pools = true"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer]\nfreeze_bn_stats = true\n"),
+             Catch::Contains("needs freeze-and-add pools"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.dense]\nadd_pools = true\n"), Catch::Contains("sequential PEER"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.joint]\nreplay = true\n"), Catch::Contains("replay"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer]\noracle = 1\n"), Catch::Contains("true or false"));
+  CHECK_THAT(parse_error_of(head() + ok + "[method.peer_big]\n\"peer.n2\" = 4\n"), Catch::Contains("peer_big"));
+  // 64 + 5 x 5 experts = 89, a prime: no split with both sides >= top_k
+  CHECK_THAT(parse_error_of(head("pool_size = \"5x5\"\n") + ok), Catch::Contains("peer_big") && Catch::Contains("89"));
+  CHECK_THAT(parse_error_of(head("pool_size = \"3x8\"\n") + ok), Catch::Contains("pool_size 3x8") && Catch::Contains("top_k"));
+  // 64 + 36 = 100 is not 8 x N: the most square split, 10 x 10
+  const Experiment sq = parse_text(head("pool_size = 36\n") + ok);
+  CHECK(sq.jobs[3].name == "peer_big");
+  CHECK(sq.jobs[3].config.peer.n1 == 10);
+  CHECK(sq.jobs[3].config.peer.n2 == 10);
+
+  // [pretrain]
+  CHECK_THAT(parse_error_of(head() + ok + "[pretrain]\ngenres = [\"ca\"]\n"), Catch::Contains("[pretrain] needs tokens"));
+  CHECK_THAT(parse_error_of(head() + ok + "[pretrain]\ngenres = [\"zz\"]\ntokens = 10\n"),
+             Catch::Contains("[pretrain]") && Catch::Contains("unknown Brown genre 'zz'"));
+  CHECK_THAT(parse_error_of(head() + ok + "[pretrain]\ntokens = 10\n"), Catch::Contains("exactly one of genres"));
+  CHECK_THAT(parse_error_of("pretrain = 3\n" + head() + ok), Catch::Contains("[pretrain] table"));
 }
 
 TEST_CASE("lifelong: errors are InputErrors naming the file", "[lifelong]") {

@@ -19,20 +19,23 @@ namespace {
 
 TEST_CASE("lifelong: stream_metrics on a hand-computed 3x3 loss matrix", "[lifelong]") {
   // R[i][j]: loss on domain j after phase i. Domain 1's best earlier loss (1.8, phase 2) is not
-  // its first (4.0), so "best earlier" and "first" give different forgetting.
-  const std::vector<double> init = {5.0, 4.6, 4.9};
+  // its first (4.0), so "best earlier" and "first" give different forgetting. scratch[j]: the loss
+  // of a model trained on domain j alone.
+  const std::vector<double> scratch = {2.2, 2.0, 1.3};
   const std::vector<std::vector<double>> R = {{2.0, 4.0, 4.5},   //
                                               {2.5, 1.8, 4.2},   //
                                               {3.0, 2.4, 1.5}};
-  const StreamMetrics m = stream_metrics(init, R);
+  const StreamMetrics m = stream_metrics(scratch, R);
   // final: mean of the last row.
   CHECK(m.final_loss == Approx((3.0 + 2.4 + 1.5) / 3.0));
   // forgetting: j = 0: 3.0 - min(2.0, 2.5) = 1.0; j = 1: 2.4 - min(4.0, 1.8) = 0.6 -> mean 0.8.
   CHECK(m.forgetting == Approx(0.8));
   // backward transfer: j = 0: R00 - R20 = 2.0 - 3.0; j = 1: R11 - R21 = 1.8 - 2.4 -> mean -0.8.
   CHECK(m.backward_transfer == Approx(-0.8));
-  // forward transfer: j = 1: init1 - R01 = 4.6 - 4.0; j = 2: init2 - R12 = 4.9 - 4.2 -> mean 0.65.
-  CHECK(m.forward_transfer == Approx(0.65));
+  // forward transfer: scratch[j] - R[j][j]: 2.2 - 2.0, 2.0 - 1.8, 1.3 - 1.5 -> mean 0.2 / 3.
+  CHECK(m.forward_transfer == Approx(0.2 / 3.0));
+  // without from-scratch losses (joint) it is undefined
+  CHECK(std::isnan(stream_metrics(std::vector<double>{}, R).forward_transfer));
 }
 
 TEST_CASE("lifelong: stream_metrics when nothing was forgotten", "[lifelong]") {
@@ -42,7 +45,7 @@ TEST_CASE("lifelong: stream_metrics when nothing was forgotten", "[lifelong]") {
   CHECK(m.final_loss == Approx(2.25));
   CHECK(m.forgetting == Approx(2.5 - 3.0));
   CHECK(m.backward_transfer == Approx(3.0 - 2.5));
-  CHECK(m.forward_transfer == Approx(6.0 - 5.0));
+  CHECK(m.forward_transfer == Approx((6.0 - 3.0 + 6.0 - 2.0) / 2.0));
 }
 
 TEST_CASE("lifelong: stream_metrics with one phase or none is NaN where undefined", "[lifelong]") {
@@ -50,7 +53,7 @@ TEST_CASE("lifelong: stream_metrics with one phase or none is NaN where undefine
   CHECK(one.final_loss == Approx(2.5));
   CHECK(std::isnan(one.forgetting));
   CHECK(std::isnan(one.backward_transfer));
-  CHECK(std::isnan(one.forward_transfer));
+  CHECK(one.forward_transfer == Approx(4.0 - 2.0));  // one phase: domain 0 only
   const StreamMetrics none = stream_metrics({4.0}, {});
   CHECK(std::isnan(none.final_loss));
   CHECK(std::isnan(none.forgetting));
@@ -63,6 +66,8 @@ TEST_CASE("lifelong: stream_metrics with one phase or none is NaN where undefine
 MethodRecord sample_record() {
   MethodRecord r;
   r.method = "peer_freeze_add";
+  r.seed = 7;
+  r.scratch_loss = {2.5, 2.25, 3.0};
   r.stream_key = "tokens_per_phase=1000 | a:files:x.txt,";
   r.phases_done = 2;
   r.init_loss = {4.25, 4.5, 4.125};
@@ -82,6 +87,8 @@ TEST_CASE("lifelong: MethodRecord survives to_json / from_json", "[lifelong]") {
   const MethodRecord a = sample_record();
   const MethodRecord b = MethodRecord::from_json(a.to_json(), "state.json");
   CHECK(b.method == a.method);
+  CHECK(b.seed == 7);
+  CHECK(b.scratch_loss == a.scratch_loss);
   CHECK(b.stream_key == a.stream_key);
   CHECK(b.phases_done == a.phases_done);
   CHECK(b.init_loss == a.init_loss);

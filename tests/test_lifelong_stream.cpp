@@ -3,6 +3,8 @@
 // every domain is long enough for a phase.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -117,12 +119,72 @@ TEST_CASE("lifelong: check_stream_fits refuses domains shorter than a phase read
   t.eval.assign(5, 0);               // exactly T + 1
   d.domains.push_back(t);
   const PhasePlan p = plan(1, 3, 2, 4, false);
-  CHECK_NOTHROW(check_stream_fits(d, p, "dense"));
+  CHECK_NOTHROW(check_stream_fits(d, p, 0, "dense"));
   d.domains[0].train.pop_back();
-  CHECK_THROWS_WITH(check_stream_fits(d, p, "dense"), Catch::Contains("domain 'short'") && Catch::Contains("25"));
+  CHECK_THROWS_WITH(check_stream_fits(d, p, 0, "dense"), Catch::Contains("domain 'short'") && Catch::Contains("25"));
   d.domains[0].train.push_back(0);
   d.domains[0].eval.pop_back();
-  CHECK_THROWS_WITH(check_stream_fits(d, p, "moe"), Catch::Contains("method 'moe'") && Catch::Contains("held-out"));
+  CHECK_THROWS_WITH(check_stream_fits(d, p, 0, "moe"), Catch::Contains("method 'moe'") && Catch::Contains("held-out"));
+  d.domains[0].eval.push_back(0);
+  // the pretrain text: 2 steps read 2*2*4 + 1 tokens
+  d.pretrain.train.assign(17, 0);
+  CHECK_NOTHROW(check_stream_fits(d, p, 2, "peer"));
+  d.pretrain.train.pop_back();
+  CHECK_THROWS_WITH(check_stream_fits(d, p, 2, "peer"), Catch::Contains("pretrain") && Catch::Contains("17"));
+}
+
+TEST_CASE("lifelong: replay draws only from earlier domains, within its memory budget", "[lifelong]") {
+  const int64_t P = 4, S = 50, B = 8, T = 4;
+  PhasePlan p = plan(P, S, B, T, false);
+  p.replay_fraction = 0.05;
+  p.replay_tokens = 61;
+  CHECK(keys(phase_windows(p, 0)) == keys(phase_windows(plan(P, S, B, T, false), 0)));  // nothing to replay yet
+  for (int64_t phase = 1; phase < P; ++phase) {
+    INFO("phase " << phase);
+    const std::vector<Window> w = phase_windows(p, phase), plain = lane_windows(int32_t(phase), S, B, T);
+    const int64_t budget = p.replay_tokens / phase;  // tokens of each earlier domain in memory
+    int64_t replayed = 0;
+    std::set<Key> memory_used;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (w[i].domain == phase) {
+        CHECK(w[i].start == plain[i].start);  // the phase's own windows stay where they were
+        continue;
+      }
+      ++replayed;
+      CHECK(w[i].domain >= 0);
+      CHECK(w[i].domain < phase);                    // an earlier domain
+      CHECK(w[i].start % T == 0);
+      CHECK(w[i].start + T + 1 <= budget);           // inside that domain's share of the memory
+      CHECK(i % B >= size_t(B - 1));                 // the last rows of a step
+      memory_used.insert({w[i].domain, w[i].start});
+    }
+    // floor(0.05 * 8 * 50) = 20 of the phase's 400 rows
+    CHECK(replayed == 20);
+    std::map<int32_t, int64_t> end;  // per domain: the memory holds tokens [0, end)
+    for (const Window& m : replay_memory(p, phase)) end[m.domain] = std::max(end[m.domain], m.start + T + 1);
+    int64_t tokens = 0;
+    for (const auto& [domain, e] : end) tokens += e;
+    CHECK(int64_t(end.size()) == phase);
+    CHECK(tokens <= p.replay_tokens);
+    CHECK(memory_used.size() > 1);  // drawn, not one window repeated
+  }
+  // The same plan draws the same windows; another seed others.
+  CHECK(keys(phase_windows(p, 2)) == keys(phase_windows(p, 2)));
+  PhasePlan q = p;
+  q.seed = 99;
+  CHECK(keys(phase_windows(q, 2)) != keys(phase_windows(p, 2)));
+}
+
+TEST_CASE("lifelong: pretrain windows are lanes over the pretrain text", "[lifelong]") {
+  StreamData d;
+  for (int i = 0; i < 100; ++i) d.pretrain.train.push_back(500 + i);
+  const PhasePlan p = plan(1, 3, 2, 4, false);
+  const std::vector<Window> w = lane_windows(kPretrain, 3, 2, 4);
+  REQUIRE(w.size() == 6);
+  for (const Window& x : w) CHECK(x.domain == kPretrain);
+  std::vector<int32_t> x, y;
+  stream_batch(d, w, p, 1, x, y);  // step 1: lane 0 at 1*T, lane 1 at (3 + 1)*T
+  CHECK(x == std::vector<int32_t>{504, 505, 506, 507, 516, 517, 518, 519});
 }
 
 }  // namespace

@@ -24,15 +24,16 @@ BatchNormParams BatchNorm1d::params() {
 }
 
 const Tensor& BatchNorm1d::forward(const Tensor& x, bool train) {
-  if (train && x.dim(0) < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
   train_ = train;
-  batchnorm_forward(x, params(), train, xhat_, y_, rstd_);
+  batch_stats_ = train && !fixed_stats;
+  if (batch_stats_ && x.dim(0) < 2) throw std::invalid_argument("[batchnorm " + weight.name + "] training needs >= 2 rows");
+  batchnorm_forward(x, params(), batch_stats_, xhat_, y_, rstd_);
   return y_;
 }
 
 const Tensor& BatchNorm1d::backward(const Tensor& dy) {
   if (!train_) throw std::logic_error("[batchnorm " + weight.name + "] backward after an eval forward");
-  batchnorm_backward(dy, xhat_, rstd_, params(), dx_);
+  batchnorm_backward(dy, xhat_, rstd_, params(), batch_stats_, dx_);
   return dx_;
 }
 

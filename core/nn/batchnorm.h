@@ -18,12 +18,16 @@ class BatchNorm1d : public Module {
 
   Parameter weight, bias;                 // (F)
   Parameter running_mean, running_var;    // (F) buffers
+  // Frozen statistics (lifelong streams): training also normalises with the running statistics
+  // and leaves them as they are, so a frozen query network's output scale cannot drift.
+  bool fixed_stats = false;
 
  private:
   BatchNormParams params();
 
   float eps_, momentum_;
   bool train_ = false;
+  bool batch_stats_ = false;  // the last forward normalised with its batch's statistics
   Tensor xhat_, y_, dx_;  // (N, F), on the input's device
   Tensor rstd_;           // (F)
 };

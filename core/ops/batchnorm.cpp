@@ -6,14 +6,15 @@
 
 namespace peer {
 
-void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Tensor& xhat, Tensor& y, Tensor& rstd) {
-  if (x.device() == Device::CUDA) return cuda::batchnorm_forward(x, p, train, xhat, y, rstd);
+void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool batch_stats, Tensor& xhat, Tensor& y,
+                       Tensor& rstd) {
+  if (x.device() == Device::CUDA) return cuda::batchnorm_forward(x, p, batch_stats, xhat, y, rstd);
   const int64_t N = x.dim(0), F = x.dim(1);
   xhat.resize({N, F}, x.device());
   y.resize({N, F}, x.device());
   rstd.resize({F}, x.device());
   std::vector<double> mean(F, 0.0), var(F, 0.0);
-  if (train) {
+  if (batch_stats) {
     for (int64_t i = 0; i < N; ++i)
       for (int64_t f = 0; f < F; ++f) mean[f] += x[i * F + f];
     for (int64_t f = 0; f < F; ++f) mean[f] /= double(N);
@@ -40,8 +41,8 @@ void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Te
 }
 
 void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p,
-                        Tensor& dx) {
-  if (dy.device() == Device::CUDA) return cuda::batchnorm_backward(dy, xhat, rstd, p, dx);
+                        bool batch_stats, Tensor& dx) {
+  if (dy.device() == Device::CUDA) return cuda::batchnorm_backward(dy, xhat, rstd, p, batch_stats, dx);
   const int64_t N = dy.dim(0), F = dy.dim(1);
   std::vector<double> sum_g(F, 0.0), sum_gx(F, 0.0);
   for (int64_t i = 0; i < N; ++i)
@@ -58,7 +59,7 @@ void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd
 #pragma omp parallel for schedule(static) if (N * F > 32768)
   for (int64_t i = 0; i < N; ++i)
     for (int64_t f = 0; f < F; ++f)
-      dx[i * F + f] = batchnorm_dx(dy[i * F + f], xhat[i * F + f], p.weight[f], rstd[f], sum_g[f], sum_gx[f], N);
+      dx[i * F + f] = batchnorm_dx(dy[i * F + f], xhat[i * F + f], p.weight[f], rstd[f], sum_g[f], sum_gx[f], N, batch_stats);
 }
 
 }  // namespace peer

@@ -19,16 +19,21 @@ struct BatchNormParams {
   float eps, momentum;
 };
 
-// x (N, F) -> xhat (N, F), y = xhat * weight + bias (N, F), rstd (F). train: the batch's mean and
-// biased variance, running statistics updated; otherwise the running statistics.
-void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Tensor& xhat, Tensor& y, Tensor& rstd);
+// x (N, F) -> xhat (N, F), y = xhat * weight + bias (N, F), rstd (F). batch_stats: the batch's
+// mean and biased variance, running statistics updated; otherwise the running statistics.
+void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool batch_stats, Tensor& xhat, Tensor& y,
+                       Tensor& rstd);
 
-// Backward of a training forward: dy (N, F), xhat, rstd -> dx (N, F); dweight, dbias += .
-void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p, Tensor& dx);
+// Backward of a training forward (batch_stats as it ran): dy (N, F), xhat, rstd -> dx (N, F);
+// dweight, dbias += .
+void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p,
+                        bool batch_stats, Tensor& dx);
 
 namespace cuda {
-void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Tensor& xhat, Tensor& y, Tensor& rstd);
-void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p, Tensor& dx);
+void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool batch_stats, Tensor& xhat, Tensor& y,
+                       Tensor& rstd);
+void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p,
+                        bool batch_stats, Tensor& dx);
 }  // namespace cuda
 
 }  // namespace peer

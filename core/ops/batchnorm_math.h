@@ -24,9 +24,11 @@ PEER_HD void batchnorm_running(float& running_mean, float& running_var, double m
 
 PEER_HD float batchnorm_xhat(float x, double mean, float rstd) { return float(x - mean) * rstd; }
 
-// dx of one element from the feature's sums of dy and of dy * xhat over the n rows.
-PEER_HD float batchnorm_dx(float dy, float xhat, float weight, float rstd, double sum_g, double sum_gx, int64_t n) {
-  return weight * rstd * float(dy - sum_g / double(n) - xhat * sum_gx / double(n));
+// dx of one element from the feature's sums of dy and of dy * xhat over the n rows. With fixed
+// (running) statistics (batch_stats false) the normalisation does not depend on x: only the scale.
+PEER_HD float batchnorm_dx(float dy, float xhat, float weight, float rstd, double sum_g, double sum_gx, int64_t n,
+                           bool batch_stats) {
+  return weight * rstd * (batch_stats ? float(dy - sum_g / double(n) - xhat * sum_gx / double(n)) : dy);
 }
 
 }  // namespace peer

@@ -28,14 +28,19 @@ results.csv (a row per variant and seed), results_summary.csv (mean and std over
 accounting.csv, report.md and PNG plots (gnuplot). The whole file is checked before anything
 trains (bad input: exit 2).
 
-kind = "lifelong": methods = ["dense", "moe", "peer", "peer_freeze_add", "joint"] (default all),
-tokens_per_phase (required), eval_tokens (held-out tokens scored per domain, 0 = all),
-pool_size ("N1xN2" or N; default the base's PEER pool), freeze_query, freeze_non_expert,
-[[domains]] with name and genres = [...] or files = [...] (default: four Brown genre groups),
-and [method.NAME] override tables. Each method trains through the domains in order into
-DIR/methods/NAME/ and is scored on every domain's held-out text after each phase; DIR then holds
-results.csv (final loss, forgetting, transfer), loss_matrix.csv, pool_usage.csv, report.md and
-PNG plots.
+kind = "lifelong": methods (default all: dense, moe, peer, peer_big, dense_replay, peer_replay,
+the freeze-and-add ladder peer_freeze_add, peer_fa_query, peer_fa_bn, peer_fa_only_new,
+peer_fa_key_scale, peer_fa_oracle, and joint), tokens_per_phase (required), eval_tokens (held-out
+tokens scored per domain, 0 = all), pool_size ("N1xN2" or N; default the base's PEER pool), seeds
+(default [train.seed]), rewarm (default true: warmup + cosine per phase), replay_fraction and
+replay_tokens (the *_replay methods), an optional [pretrain] (genres or files, and tokens) trained
+once and shared by every method, [[domains]] with name and genres = [...] or files = [...]
+(default: four Brown genre groups), and [method.NAME] tables of overrides and method options
+(add_pools, freeze_query, freeze_bn_stats, freeze_non_expert, match_key_scale, oracle, replay,
+rewarm). Each method (at each seed) trains through the domains in order into DIR/methods/NAME/ and
+is scored on every domain's held-out text after each phase; DIR then holds results.csv,
+loss_matrix.csv, pool_usage.csv, report.md (mean +- std over seeds, a written conclusion) and
+PNG plots. Pretrain checkpoints and from-scratch references are kept in DIR/shared/ and reused.
 
   --out DIR     experiment folder (default runs/<experiment name>)
   --plan        print each variant's (method's) steps, tokens, parameters, granularity, FLOPs per

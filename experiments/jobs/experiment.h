@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/lifelong/methods.h"
 #include "experiments/run/config.h"
 #include "peer/expert_pool.h"
 
@@ -44,9 +45,14 @@ struct LifelongSpec {
   std::vector<Domain> domains;  // in stream order
   int64_t tokens_per_phase = 0;
   int64_t eval_tokens = 0;       // held-out tokens per domain scored after each phase; 0 = all
-  PoolShape pool;                // what peer_freeze_add adds at each new domain
-  bool freeze_query = false;     // peer_freeze_add also freezes the query networks
-  bool freeze_non_expert = false;  // ... and everything outside the PEER layers
+  PoolShape pool;                // what the freeze-and-add methods add at each new domain
+  std::vector<int64_t> seeds;    // every method runs once per seed (train.seed); never empty
+  Domain pretrain;               // trained before the stream when pretrain_tokens > 0
+  int64_t pretrain_tokens = 0;
+  bool rewarm = true;            // a warmup + cosine schedule per phase, or one over the stream
+  double replay_fraction = 0.0;  // of each batch, from earlier domains (the *_replay methods)
+  int64_t replay_tokens = 0;     // the replay memory: training text of earlier domains
+  std::vector<MethodSpec> methods;  // as e.jobs, with their options
 };
 
 struct Experiment {

@@ -2,6 +2,7 @@
 // freeze-and-add options and the domain stream. Everything is checked here, before any text is
 // read; whether the domains' files exist and hold enough text is checked when the run is planned.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/strings/str_join.h"
@@ -9,15 +10,16 @@
 #include "core/error.h"
 #include "experiments/run/corpus.h"
 #include "experiments/jobs/parse.h"
+#include "experiments/lifelong/methods.h"
 #include "experiments/run/pools.h"
 
 namespace peer {
 
 namespace {
 
-const std::set<std::string> kLifelongKeys = {"kind",        "description",  "methods",
-                                             "tokens_per_phase", "eval_tokens", "pool_size",
-                                             "freeze_query", "freeze_non_expert", "seeds"};
+const std::set<std::string> kLifelongKeys = {"kind",        "description",    "methods",       "tokens_per_phase",
+                                             "eval_tokens", "pool_size",      "seeds",         "rewarm",
+                                             "replay_fraction", "replay_tokens"};
 
 // The default stream: Brown genre groups, from news to fiction.
 std::vector<Domain> brown_stream(const DataConfig& base) {
@@ -48,8 +50,7 @@ std::vector<std::string> string_list(const toml::node* n, const std::string& wha
   return out;
 }
 
-Domain parse_domain(const toml::table& t, size_t i, const DataConfig& base, const std::string& origin) {
-  std::string where = origin + ": domains[" + std::to_string(i) + "]";
+Domain parse_domain(const toml::table& t, std::string where, const DataConfig& base) {
   for (const auto& [k, _] : t)
     if (k != "name" && k != "genres" && k != "files")
       throw InputError(where + ": unknown key '" + std::string(k.str()) + "' (known: name, genres, files)");
@@ -88,7 +89,7 @@ std::vector<Domain> parse_domains(const toml::table& root, const DataConfig& bas
   for (size_t i = 0; i < a->size(); ++i) {
     const toml::table* t = (*a)[i].as_table();
     if (!t) throw InputError(origin + ": domains[" + std::to_string(i) + "] must be a table");
-    out.push_back(parse_domain(*t, i, base, origin));
+    out.push_back(parse_domain(*t, origin + ": domains[" + std::to_string(i) + "]", base));
     if (!names.insert(out.back().name).second)
       throw InputError(origin + ": domain name '" + out.back().name + "' appears twice");
   }
@@ -110,9 +111,9 @@ int64_t positive_int(const toml::table& exp, const std::string& key, int64_t fal
   return v;
 }
 
-bool flag(const toml::table& exp, const std::string& key, const std::string& origin) {
+bool flag(const toml::table& exp, const std::string& key, bool fallback, const std::string& origin) {
   const toml::node* n = exp.get(key);
-  if (!n) return false;
+  if (!n) return fallback;
   if (!n->is_boolean()) throw InputError(origin + ": [experiment] " + key + ": expected true or false");
   return *n->value<bool>();
 }
@@ -125,37 +126,93 @@ PoolShape parse_pool(const toml::table& exp, const Config& base, const std::stri
   }
   const std::string what = origin + ": [experiment] pool_size";
   if (!n->is_string() && !n->is_integer()) throw InputError(what + ": expected N or \"N1xN2\"");
-  return parse_pool_size(n->is_string() ? *n->value<std::string>() : literal(*n), what);
+  const PoolShape p = parse_pool_size(n->is_string() ? *n->value<std::string>() : literal(*n), what);
+  if (std::min(p.n1, p.n2) < base.peer.top_k)
+    throw InputError(what + " " + std::to_string(p.n1) + "x" + std::to_string(p.n2) + ": each side must be >= peer.top_k = " +
+                     std::to_string(base.peer.top_k) + " (a pool answers a query alone under oracle routing)");
+  return p;
 }
 
-// The FFN a method trains; joint (the upper bound) trains PEER unless [method.joint] says otherwise.
-std::string method_ffn(const std::string& m) { return m == "dense" ? "dense" : m == "moe" ? "moe" : "peer"; }
+// Experts in every pool freeze-and-add has after the last domain: the base pool plus one per
+// new domain (every domain after the first, and the first too after a pretrain phase).
+int64_t final_experts(const Experiment& e) {
+  const LifelongSpec& s = e.lifelong;
+  const int64_t added = int64_t(s.domains.size()) - 1 + (s.pretrain_tokens > 0 ? 1 : 0);
+  return e.base.peer_sides().first * e.base.peer_sides().second + added * s.pool.size();
+}
 
-Job parse_method(const std::string& m, const toml::table* overrides, const Experiment& e, const std::string& origin) {
+// peer_big's single pool: final_experts(e) as n1 x n2, with the base pool's n1 when it divides the
+// total, else the most square split.
+std::vector<std::string> big_pool_sets(const Experiment& e, const std::string& origin) {
+  const int64_t total = final_experts(e);
+  int64_t n1 = e.base.peer_sides().first;
+  if (total % n1 != 0)
+    for (n1 = int64_t(std::sqrt(double(total))); total % n1 != 0;) --n1;
+  if (n1 < e.base.peer.top_k)
+    throw InputError(origin + ": method 'peer_big': " + std::to_string(total) + " experts (as many as freeze-and-add "
+                     "ends with) split at best into " + std::to_string(n1) + " x " + std::to_string(total / n1) +
+                     ", a side shorter than peer.top_k = " + std::to_string(e.base.peer.top_k) + "; choose another pool_size");
+  return {"peer.num_experts=" + std::to_string(total), "peer.n1=" + std::to_string(n1),
+          "peer.n2=" + std::to_string(total / n1)};
+}
+
+Job parse_method(const MethodSpec& m, const toml::table* overrides, const Experiment& e, const std::string& origin) {
   auto refuse = [&](const std::string& key) -> std::string {
-    if (key == "model.ffn" && m != "joint")
-      return "sets model.ffn, but method '" + m + "' is defined by its FFN (" + method_ffn(m) +
-             "); only joint's can change";
+    if (key == "model.ffn" && !m.joint)
+      return "sets model.ffn, but method '" + m.name + "' is defined by its FFN (" + m.ffn + "); only joint's can change";
     if (key == "train.steps" || key == "train.tokens" || key.rfind("data.", 0) == 0)
       return "sets " + key + ", but tokens_per_phase and the domains decide what every method reads";
+    if (m.big_pool && key.rfind("peer.n", 0) == 0) return "sets " + key + ", but peer_big's pool size follows freeze-and-add's";
     if (key == "train.seed" && !e.seeds.empty()) return "sets train.seed, but [experiment] seeds decides it";
     return "";
   };
-  std::vector<std::string> sets = {"model.ffn='" + method_ffn(m) + "'"};
-  if (!e.seeds.empty()) sets.push_back("train.seed=" + std::to_string(e.seeds[0]));
-  return parse_overrides(m, overrides, e.base_toml, sets, refuse, origin + ": method '" + m + "'", origin + " [base]");
+  std::vector<std::string> sets = {"model.ffn='" + m.ffn + "'"};
+  if (m.big_pool)
+    for (const std::string& x : big_pool_sets(e, origin)) sets.push_back(x);
+  return parse_overrides(m.name, overrides, e.base_toml, sets, refuse, origin + ": method '" + m.name + "'",
+                         origin + " [base]");
 }
 
-std::vector<std::string> parse_method_names(const toml::table& exp, const std::string& origin) {
+void parse_replay(const toml::table& exp, LifelongSpec& s, const std::string& origin) {
+  s.replay_tokens = positive_int(exp, "replay_tokens", 65536, false, origin);
+  s.replay_fraction = 0.03;
+  if (const toml::node* n = exp.get("replay_fraction")) {
+    if (!n->is_number()) throw InputError(origin + ": [experiment] replay_fraction: expected a number");
+    s.replay_fraction = *n->value<double>();
+    if (!(s.replay_fraction >= 0.0 && s.replay_fraction < 1.0))
+      throw InputError(origin + ": [experiment] replay_fraction = " + literal(*n) +
+                       ": must be in [0, 1) (the share of each batch drawn from earlier domains)");
+  }
+}
+
+// [pretrain]: genres or files (like a domain) and tokens; trained once before the stream.
+void parse_pretrain(const toml::table& root, Experiment& e, const std::string& origin) {
+  const toml::node* n = root.get("pretrain");
+  if (!n) return;
+  const toml::table* t = n->as_table();
+  if (!t) throw InputError(origin + ": pretrain must be a [pretrain] table with genres or files, and tokens");
+  toml::table d = *t;
+  const toml::node* tokens = d.get("tokens");
+  if (!tokens || !tokens->is_integer() || *tokens->value<int64_t>() <= 0)
+    throw InputError(origin + ": [pretrain] needs tokens = N > 0 (tokens trained before the stream)");
+  e.lifelong.pretrain_tokens = *tokens->value<int64_t>();
+  d.erase("tokens");
+  if (!d.contains("name")) d.insert("name", "pretrain");
+  e.lifelong.pretrain = parse_domain(d, origin + ": [pretrain]", e.base.data);
+}
+
+// A name of `methods` is a known method, or any name whose [method.NAME] table says like = "KNOWN".
+std::vector<std::string> parse_method_names(const toml::table& exp, const toml::table* tables, const std::string& origin) {
   if (!exp.contains("methods")) return lifelong_methods();
   std::vector<std::string> names = string_list(exp.get("methods"), origin + ": [experiment] methods");
   if (names.empty()) throw InputError(origin + ": [experiment] methods is empty");
   std::set<std::string> seen;
   for (const std::string& m : names) {
     const auto& known = lifelong_methods();
-    if (std::find(known.begin(), known.end(), m) == known.end())
-      throw InputError(origin + ": [experiment] methods: unknown method '" + m + "' (known: dense, moe, peer, " +
-                       "peer_freeze_add, joint)");
+    const toml::table* t = tables ? (*tables)[m].as_table() : nullptr;
+    if (std::find(known.begin(), known.end(), m) == known.end() && !(t && t->contains("like")))
+      throw InputError(origin + ": [experiment] methods: unknown method '" + m + "' (known: " +
+                       absl::StrJoin(known, ", ") + "; or give [method." + m + "] like = \"KNOWN\")");
     if (!seen.insert(m).second) throw InputError(origin + ": [experiment] methods: '" + m + "' appears twice");
   }
   return names;
@@ -163,17 +220,12 @@ std::vector<std::string> parse_method_names(const toml::table& exp, const std::s
 
 }  // namespace
 
-const std::vector<std::string>& lifelong_methods() {
-  static const std::vector<std::string> m = {"dense", "moe", "peer", "peer_freeze_add", "joint"};
-  return m;
-}
-
 void parse_lifelong(const toml::table& root, Experiment& e, const std::string& origin) {
   for (const auto& [k, _] : root)
-    if (k != "experiment" && k != "base" && k != "domains" && k != "method")
+    if (k != "experiment" && k != "base" && k != "domains" && k != "method" && k != "pretrain")
       throw InputError(origin + ": unknown top-level key '" + std::string(k.str()) +
-                       "' (a lifelong experiment has [experiment], [base] or base = \"file\", [[domains]], "
-                       "[method.NAME])");
+                       "' (a lifelong experiment has [experiment], [base] or base = \"file\", [pretrain], "
+                       "[[domains]], [method.NAME])");
   const toml::table& exp = *root["experiment"].as_table();
   for (const auto& [k, _] : exp)
     if (!kLifelongKeys.count(std::string(k.str())))
@@ -183,18 +235,16 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
   s.tokens_per_phase = positive_int(exp, "tokens_per_phase", -1, false, origin);
   s.eval_tokens = positive_int(exp, "eval_tokens", 0, true, origin);
   s.pool = parse_pool(exp, e.base, origin);
-  s.freeze_query = flag(exp, "freeze_query", origin);
-  s.freeze_non_expert = flag(exp, "freeze_non_expert", origin);
+  s.rewarm = flag(exp, "rewarm", true, origin);
+  e.seeds = parse_seeds(exp, origin);  // empty when absent: the base's train.seed
+  s.seeds = e.seeds.empty() ? std::vector<int64_t>{e.base.train.seed} : e.seeds;
+  parse_replay(exp, s, origin);
   s.domains = parse_domains(root, e.base.data, origin);
-  // One seed: the lifelong report (loss matrices, forgetting) is per method, not yet per seed.
-  e.seeds = parse_seeds(exp, origin);
-  if (e.seeds.size() > 1)
-    throw InputError(origin + ": [experiment] seeds: a lifelong stream runs one seed for now (seeds = [" +
-                     std::to_string(e.seeds[0]) + "]); run the file once per seed, each with its own --out");
+  parse_pretrain(root, e, origin);
 
-  const std::vector<std::string> names = parse_method_names(exp, origin);
   const toml::table* overrides = root["method"].as_table();
   if (root.contains("method") && !overrides) throw InputError(origin + ": method must be [method.NAME] tables");
+  const std::vector<std::string> names = parse_method_names(exp, overrides, origin);
   if (overrides)
     for (const auto& [k, v] : *overrides) {
       if (std::find(names.begin(), names.end(), std::string(k.str())) == names.end())
@@ -202,7 +252,9 @@ void parse_lifelong(const toml::table& root, Experiment& e, const std::string& o
       if (!v.is_table()) throw InputError(origin + ": method." + std::string(k.str()) + " must be a table of overrides");
     }
   for (const std::string& m : names) {
-    Job v = parse_method(m, overrides ? (*overrides)[m].as_table() : nullptr, e, origin);
+    toml::table t = overrides && (*overrides)[m].as_table() ? *(*overrides)[m].as_table() : toml::table();
+    s.methods.push_back(resolve_method(m, t, s.rewarm, origin + ": method '" + m + "'"));
+    Job v = parse_method(s.methods.back(), &t, e, origin);
     // train.steps is one phase's length, so the warmup + cosine schedule spans a phase.
     v.config.train.tokens = s.tokens_per_phase;
     v.config.train.steps = v.config.total_steps();

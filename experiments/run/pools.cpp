@@ -1,5 +1,6 @@
 #include "experiments/run/pools.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <stdexcept>
@@ -26,6 +27,27 @@ void restore_structure(LanguageModel& model, const CheckpointInfo& info) {
     if (!p->buffer) p->frozen = info.frozen.count(p->name) > 0;
 }
 
+namespace {
+
+double rms(const std::vector<const Parameter*>& ps) {
+  double sum = 0.0;
+  int64_t n = 0;
+  for (const Parameter* p : ps) {
+    for (int64_t i = 0; i < p->value.numel(); ++i) sum += double(p->value[i]) * p->value[i];
+    n += p->value.numel();
+  }
+  return std::sqrt(sum / double(std::max<int64_t>(n, 1)));
+}
+
+// Over the product keys of every pool of the layer.
+double key_rms(const PeerLayer& layer) {
+  std::vector<const Parameter*> keys;
+  for (const auto& pool : layer.pools) keys.insert(keys.end(), {&pool->keys1, &pool->keys2});
+  return rms(keys);
+}
+
+}  // namespace
+
 int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
   auto layers = peer_layers(model);
   std::vector<int64_t> experts;  // per layer, with the new pool: checked before anything is allocated
@@ -45,7 +67,14 @@ int64_t grow_pools(LanguageModel& model, const GrowOptions& o) {
       if (o.freeze_existing) pool->set_frozen(true);
     layer->query.set_frozen(o.freeze_query);
     if (layer->query_bn) layer->query_bn->set_frozen(o.freeze_query);
+    const double old_rms = o.match_key_scale ? key_rms(*layer) : 0.0;
     layer->add_pool(o.shape);
+    if (o.match_key_scale) {
+      ExpertPool& fresh = *layer->pools.back();
+      const float scale = float(old_rms / rms({&fresh.keys1, &fresh.keys2}));
+      for (Parameter* k : {&fresh.keys1, &fresh.keys2})
+        for (int64_t i = 0; i < k->value.numel(); ++i) k->value[i] *= scale;
+    }
   }
   return int64_t(layers.size());
 }

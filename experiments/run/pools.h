@@ -30,6 +30,8 @@ struct GrowOptions {
   bool freeze_query = false;       // also freeze the query networks and their BatchNorm's scale and
                                    // shift (its running statistics are buffers and keep updating)
   bool freeze_non_expert = false;  // also freeze everything outside the PEER layers
+  bool match_key_scale = false;    // rescale the new pool's keys to the RMS of the keys already
+                                   // there (trained keys grow; fresh ones would lose every top-k)
   std::string origin = "the new pool";  // names the pool's size in messages (a flag, a key)
 };
 

@@ -101,7 +101,7 @@ for m in dense:dense moe:moe peer:peer peer_freeze_add:peer joint:peer; do
 done
 # loss_matrix.csv: header + per method 3 losses before training + 3 phases x 3 domains
 [[ $(wc -l < "$TMP/A/loss_matrix.csv") == $((1 + 5 * 12)) ]] || fail "loss_matrix.csv has $(wc -l < "$TMP/A/loss_matrix.csv") lines, expected 61"
-head -n 1 "$TMP/A/loss_matrix.csv" | grep -qx 'method,phase,trained_on,domain,loss' || fail "loss_matrix.csv header"
+head -n 1 "$TMP/A/loss_matrix.csv" | grep -qx 'method,phase,trained_on,domain,loss,seed' || fail "loss_matrix.csv header"
 grep -q '^peer,2,lore,count,[0-9]' "$TMP/A/loss_matrix.csv" || fail "loss_matrix.csv: no row for peer after phase 2 on count"
 grep -q '^joint,1,all,news,[0-9]' "$TMP/A/loss_matrix.csv" || fail "loss_matrix.csv: joint's phases should be 'all'"
 python3 - "$TMP/A/pool_usage.csv" <<'PY' || fail "pool_usage.csv is wrong: $(head -n 20 "$TMP/A/pool_usage.csv")"
@@ -114,12 +114,17 @@ for r in rows:
 assert not any(m in ('dense', 'moe') for m, _ in pools), 'rows for a method without PEER'
 for p in (1, 2, 3):
     assert pools[('peer_freeze_add', p)] == set(range(p)), ('freeze_add pools', p, pools[('peer_freeze_add', p)])
-    assert pools[('peer', p)] == {0} and pools[('joint', p)] == {0}, 'peer/joint have one pool'
+    assert pools[('peer', p)] == {0}, 'peer has one pool'
+    assert pools[('joint', p)] == {0, 1, 2}, 'joint has the final architecture of freeze-and-add from the start'
 for k, s in total.items(): assert abs(s - 1) < 1e-4, ('shares do not sum to 1', k, s)
 PY
-grep -q '## peer_freeze_add against the baselines' "$TMP/A/report.md" || fail "report.md has no comparison section"
-grep -q 'against \*\*dense\*\*: average forgetting' "$TMP/A/report.md" || fail "report.md does not compare with dense"
-grep -q 'against \*\*peer\*\*' "$TMP/A/report.md" || fail "report.md does not compare with peer"
+grep -q '## Conclusion' "$TMP/A/report.md" || fail "report.md has no conclusion"
+grep -q 'Sequential \*\*dense\*\* forgot' "$TMP/A/report.md" || fail "the conclusion does not state dense's forgetting"
+grep -q '\*\*peer_freeze_add\*\* (freeze-and-add.*against peer: forgetting' "$TMP/A/report.md" \
+  || fail "the conclusion does not compare peer_freeze_add with peer"
+for t in 'Final loss' 'Average forgetting' 'Backward transfer' 'Forward transfer'; do
+  grep -qx "### $t" "$TMP/A/report.md" || fail "report.md has no table of $t"
+done
 grep -q '## Loss matrices' "$TMP/A/report.md" || fail "report.md has no loss matrices"
 for m in "${METHODS[@]}"; do
   grep -qx "### $m" "$TMP/A/report.md" || fail "report.md has no loss matrix for $m"
@@ -183,7 +188,7 @@ frozen = dict(s['frozen_crc'])
 assert set(frozen) == {f'blocks.{l}.ffn.pools.{q}.{n}' for l in (0, 1) for q in (0, 1) for n in ('keys1', 'keys2', 'U', 'V')}, sorted(frozen)
 for name, crc in frozen.items(): assert int(sums['model.' + name]) == crc, (name, crc, sums['model.' + name])
 PY
-grep -q 'Frozen weights of peer_freeze_add: .* 16 frozen tensors' "$TMP/A/report.md" || fail "report.md does not state the frozen-tensor check"
+grep -q 'Frozen weights of peer_freeze_add (seed 7): .* 16 frozen tensors' "$TMP/A/report.md" || fail "report.md does not state the frozen-tensor check"
 
 # same_metrics DIR WHAT [METHOD]...: each METHOD's (default all) metrics.jsonl in DIR equals the
 # straight run's (timing removed): rows past a restored checkpoint are dropped before training

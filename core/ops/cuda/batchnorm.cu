@@ -26,11 +26,11 @@ __device__ double block_sum(double v) {
 }
 
 // Block per feature f: mean (F) and rstd (F); training updates the running statistics.
-__global__ void stats_kernel(const float* x, int64_t N, int64_t F, BatchNormParams p, bool train, double* mean,
+__global__ void stats_kernel(const float* x, int64_t N, int64_t F, BatchNormParams p, bool batch_stats, double* mean,
                              float* rstd) {
   const int64_t f = blockIdx.x;
   double m, var;
-  if (train) {
+  if (batch_stats) {
     double s = 0.0;
     for (int64_t i = threadIdx.x; i < N; i += kStatThreads) s += x[i * F + f];
     m = block_sum(s) / double(N);
@@ -81,23 +81,24 @@ __global__ void grad_stats_kernel(const float* dy, const float* xhat, int64_t N,
 }
 
 __global__ void dx_kernel(const float* dy, const float* xhat, int64_t N, int64_t F, BatchNormParams p,
-                          const float* rstd, const double* sum_g, const double* sum_gx, float* dx) {
+                          const float* rstd, const double* sum_g, const double* sum_gx, bool batch_stats, float* dx) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < N * F; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t f = i % F;
-    dx[i] = batchnorm_dx(dy[i], xhat[i], p.weight[f], rstd[f], sum_g[f], sum_gx[f], N);
+    dx[i] = batchnorm_dx(dy[i], xhat[i], p.weight[f], rstd[f], sum_g[f], sum_gx[f], N, batch_stats);
   }
 }
 
 }  // namespace
 
-void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Tensor& xhat, Tensor& y, Tensor& rstd) {
+void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool batch_stats, Tensor& xhat, Tensor& y,
+                       Tensor& rstd) {
   const int64_t N = x.dim(0), F = x.dim(1);
   xhat.resize({N, F}, Device::CUDA);
   y.resize({N, F}, Device::CUDA);
   rstd.resize({F}, Device::CUDA);
   if (F == 0) return;
   Tensor mean({F}, Device::CUDA, DType::F64);
-  stats_kernel<<<unsigned(F), kStatThreads>>>(x.data(), N, F, p, train, mean.data_f64(), rstd.data());
+  stats_kernel<<<unsigned(F), kStatThreads>>>(x.data(), N, F, p, batch_stats, mean.data_f64(), rstd.data());
   PEER_CUDA_CHECK_LAUNCH();
   if (N == 0) return;
   normalize_kernel<<<grid_size(N * F), kThreads>>>(x.data(), N, F, p, mean.data_f64(), rstd.data(), xhat.data(),
@@ -106,7 +107,7 @@ void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool train, Te
 }
 
 void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd, const BatchNormParams& p,
-                        Tensor& dx) {
+                        bool batch_stats, Tensor& dx) {
   const int64_t N = dy.dim(0), F = dy.dim(1);
   dx.resize({N, F}, Device::CUDA);
   if (N == 0 || F == 0) return;
@@ -115,7 +116,7 @@ void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd
                                                    sum_gx.data_f64());
   PEER_CUDA_CHECK_LAUNCH();
   dx_kernel<<<grid_size(N * F), kThreads>>>(dy.data(), xhat.data(), N, F, p, rstd.data(), sum_g.data_f64(),
-                                            sum_gx.data_f64(), dx.data());
+                                            sum_gx.data_f64(), batch_stats, dx.data());
   PEER_CUDA_CHECK_LAUNCH();
 }
 

@@ -66,7 +66,7 @@ void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tenso
 void batchnorm_forward(const Tensor&, const BatchNormParams&, bool, Tensor&, Tensor&, Tensor&) {
   no_cuda_implementation("[batchnorm_forward]");
 }
-void batchnorm_backward(const Tensor&, const Tensor&, const Tensor&, const BatchNormParams&, Tensor&) {
+void batchnorm_backward(const Tensor&, const Tensor&, const Tensor&, const BatchNormParams&, bool, Tensor&) {
   no_cuda_implementation("[batchnorm_backward]");
 }
 
