@@ -152,10 +152,11 @@ TEST_CASE("experiment: seeds") {
   CHECK_THAT(parse_error_of(head + "seeds = [1]\n" + kBase + "[variants.a]\ntrain.seed = 5\n"),
              Catch::Contains("sets train.seed"));
 
-  // Lifelong streams take one seed (for every method) for now.
+  // Lifelong streams run every method once per seed (lifelong/run.cpp sets train.seed per job);
+  // without seeds, the base's train.seed.
   const std::string stream = "[experiment]\nkind = \"lifelong\"\nmethods = [\"dense\"]\ntokens_per_phase = 640\n";
-  Experiment l = parse_text(stream + "seeds = [5]\n" + kBase);
-  CHECK(l.jobs.at(0).config.train.seed == 5);
-  CHECK_THAT(parse_error_of(stream + "seeds = [5, 6]\n" + kBase), Catch::Contains("one seed for now"));
+  CHECK(parse_text(stream + "seeds = [5, 6]\n" + kBase).lifelong.seeds == std::vector<int64_t>{5, 6});
+  CHECK(parse_text(stream + kBase).lifelong.seeds == std::vector<int64_t>{parse_text(stream + kBase).base.train.seed});
   CHECK_THAT(parse_error_of(stream + "seeds = []\n" + kBase), Catch::Contains("seeds is empty"));
+  CHECK_THAT(parse_error_of(stream + "seeds = [5, 5]\n" + kBase), Catch::Contains("appears twice"));
 }

@@ -42,18 +42,17 @@ std::string gnuplot_preamble(int width, int height) {
 bool run_gnuplot(const std::string& out_dir, const std::string& script) {
   fs::create_directories(fs::path(out_dir) / "plots");
   write_file_atomic((fs::path(out_dir) / "plots" / "plots.gp").string(), script);
-  if (run_program({"gnuplot", "--version"}, {"", "/dev/null", "/dev/null"}) != 0) {
+  const bool found = run_program({"gnuplot", "--version"}, {"", "/dev/null", "/dev/null"}) == 0;
+  const bool drawn = found && !interrupt_requested() &&
+                     run_program({"gnuplot", "plots/plots.gp"}, {out_dir, "", "plots/gnuplot.log"}) == 0;
+  if (drawn) return true;
+  if (interrupt_requested())
+    std::cerr << "[run] interrupted: no plots (redraw: cd " << out_dir << " && gnuplot plots/plots.gp)\n";
+  else if (!found)
     std::cerr << "[run] gnuplot not found: no plots (data and script are in " << out_dir << "/plots)\n";
-    return false;
-  }
-  if (interrupt_requested() || run_program({"gnuplot", "plots/plots.gp"}, {out_dir, "", "plots/gnuplot.log"}) != 0) {
-    if (interrupt_requested())
-      std::cerr << "[run] interrupted: no plots (redraw: cd " << out_dir << " && gnuplot plots/plots.gp)\n";
-    else
-      std::cerr << "[run] gnuplot failed (see " << out_dir << "/plots/gnuplot.log): no plots\n";
-    return false;
-  }
-  return true;
+  else
+    std::cerr << "[run] gnuplot failed (see " << out_dir << "/plots/gnuplot.log): no plots\n";
+  return false;
 }
 
 }  // namespace peer
