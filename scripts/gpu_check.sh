@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 deps=(libeigen3-dev libabsl-dev libabsl20220623 libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev catch2
-      libbenchmark-dev libbenchmark1debian pkgconf pkgconf-bin libpkgconf3)
+      libbenchmark-dev libbenchmark1debian pkgconf pkgconf-bin libpkgconf3 zlib1g-dev)
 if [ "${1:-}" = "--fetch-deps" ]; then
   mkdir -p .deps && cd .deps && apt-get download "${deps[@]}" && ls -l
   exit

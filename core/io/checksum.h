@@ -1,4 +1,5 @@
-// CRC-32 (IEEE 802.3 polynomial, as zlib's crc32) for checkpoint integrity checks.
+// CRC-32 (IEEE 802.3 polynomial; zlib's crc32_z underneath) for checkpoint integrity checks.
+// `crc` continues a checksum: crc32(b, nb, crc32(a, na)) == crc32 of a followed by b.
 #pragma once
 
 #include <cstddef>

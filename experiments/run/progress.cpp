@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "experiments/jobs/report_format.h"
 #include "experiments/run/duration.h"
 
 namespace peer {
@@ -26,15 +27,14 @@ void Progress::update(int64_t step, double loss, double lr, double tokens_per_s)
                    : step % plain_every_ == 0;
   if (!draw) return;
   last_draw_ = now;
-  std::fprintf(stderr, "%s[%s] step %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s", tty_ ? "\r" : "",
-               label_.c_str(), long(step), long(total_), loss, lr, tokens_per_s, eta(step).c_str(),
-               tty_ ? "   " : "\n");
+  absl::FPrintF(stderr, "%s[%s] step %d/%d | loss %.4f | lr %.2e | %s tok/s | ETA %s%s", tty_ ? "\r" : "", label_,
+                step, total_, loss, lr, si(tokens_per_s), eta(step), tty_ ? "   " : "\n");
   std::fflush(stderr);
 }
 
 void Progress::eval(int64_t step, double train_loss, double val_loss) {
-  std::fprintf(stderr, "%s[%s] step %ld: train loss %.4f, val loss %.4f\n", tty_ ? "\r\033[K" : "", label_.c_str(),
-               long(step), train_loss, val_loss);
+  absl::FPrintF(stderr, "%s[%s] step %d: train loss %.4f, val loss %.4f\n", tty_ ? "\r\033[K" : "", label_, step,
+                train_loss, val_loss);
 }
 
 void Progress::finish() {

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <absl/strings/ascii.h>
+#include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,7 +86,7 @@ std::string loss_table(const std::vector<VariantSummary>& vs) {
       << granularity(v.first()) << " | " << v.runs.size() << " | " << b << pm(v.final_mean, v.final_std) << b << " | "
       << pm(v.best_mean, v.best_std) << " | " << b << v.verdict << b << " | " << si(v.tokens) << " | "
       << si(v.training_flops) << " | " << si(double(a.total_params)) << " | " << si(double(a.ffn_active_params))
-      << " | " << si(a.train_flops()) << " | " << fmt("%.0f", v.tokens_per_s) << " | " << duration(v.wall_s) << " |\n";
+      << " | " << si(a.train_flops()) << " | " << si(v.tokens_per_s) << " | " << duration(v.wall_s) << " |\n";
   }
   return s.str();
 }
@@ -136,7 +139,7 @@ std::string runs_table(const std::vector<SweepRow>& rows) {
     if (r.finished)
       s << "| " << r.name << " | " << r.seed << " | " << r.steps << " | " << si(double(r.tokens)) << " | "
         << fmt("%.4f", r.final_val_loss) << " | " << fmt("%.4f", r.best_val_loss) << " | "
-        << fmt("%.0f", r.tokens_per_s) << " | " << duration(r.wall_s) << " | " << fmt("%.0f MB", r.peak_rss_mb)
+        << si(r.tokens_per_s) << " | " << duration(r.wall_s) << " | " << fmt("%.0f MB", r.peak_rss_mb)
         << " | " << r.date << ", " << r.commit << ", " << r.device << ", " << r.threads << " threads |\n";
   return s.str();
 }
@@ -149,6 +152,59 @@ std::string matching_line(const std::vector<VariantSummary>& vs) {
   const double l = double(lo->first().acc.ffn_active_params), h = double(hi->first().acc.ffn_active_params);
   return "FFN active parameters per token range from " + si(l) + " (" + lo->name + ") to " + si(h) + " (" + hi->name +
          "): " + fmt("%.1f", 100.0 * (h - l) / l) + "% apart.\n";
+}
+
+// Per variant, in plan order: its overrides, steps, tokens and evaluations (with a note when its
+// loss curves get fewer than kMinCurvePoints points).
+std::string variants_list(const std::vector<SweepRow>& rows) {
+  std::string s;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const SweepRow& r = rows[i];
+    if (i > 0 && rows[i - 1].name == r.name) continue;
+    std::string sets;
+    for (const std::string& x : r.sets) sets += (sets.empty() ? "`" : ", `") + x + "`";
+    const int64_t steps = r.config.total_steps();
+    s += fmt("- **%s**: %s; %d steps, %s tokens, %d evaluations (every %d steps)", r.name,
+             sets.empty() ? "the base config" : sets, steps,
+             si(double(steps * r.config.train.batch_size * r.config.model.block_size)), r.evaluations(),
+             r.config.train.eval_every);
+    if (r.evaluations() < kMinCurvePoints)
+      s += fmt(": fewer than %d points per loss curve (lower train.eval_every to at most %d)", kMinCurvePoints,
+               std::max<int64_t>(1, steps / kMinCurvePoints));
+    s += "\n";
+  }
+  return s;
+}
+
+// The config every job ran, key by key (to_toml lists the same keys in the same order for every
+// config): `key = value` where all jobs agree; where they differ (a variant's override, the
+// budget's train.steps, the seed) a comment with each value and its variants, so the report never
+// shows a base value (say the base's steps = 3000 under a FLOP budget) that no job ran.
+std::string config_as_run(const std::vector<SweepRow>& rows) {
+  std::vector<std::vector<std::string>> lines;  // [job][line]
+  for (const SweepRow& r : rows) lines.push_back(absl::StrSplit(to_toml(r.config), '\n', absl::SkipEmpty()));
+  std::string out;
+  for (size_t i = 0; !lines.empty() && i < lines[0].size(); ++i) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_value;  // line -> its variants, first seen first
+    for (size_t j = 0; j < rows.size(); ++j) {
+      auto it = std::find_if(by_value.begin(), by_value.end(), [&](const auto& b) { return b.first == lines[j][i]; });
+      if (it == by_value.end()) it = by_value.insert(by_value.end(), {lines[j][i], {}});
+      if (std::find(it->second.begin(), it->second.end(), rows[j].name) == it->second.end())
+        it->second.push_back(rows[j].name);
+    }
+    const std::string& line = lines[0][i];
+    if (line.front() == '[') out += (i ? "\n" : "") + line + "\n";
+    else if (by_value.size() == 1) out += line + "\n";
+    else {
+      const size_t eq = line.find(" = ");
+      out += "# " + line.substr(0, eq) + " differs:";
+      for (const auto& [l, names] : by_value)
+        out += " " + l.substr(l.find(" = ") + 3) + " (" + absl::StrJoin(names, ", ") + ")" +
+               (&l == &by_value.back().first ? "" : ";");
+      out += "\n";
+    }
+  }
+  return out;
 }
 
 const char* kRules =
@@ -164,7 +220,7 @@ const char* kRules =
     "FLOPs = forward + backward; tokens = steps x batch x block.\n";
 
 std::string report_md(const Experiment& e, const std::vector<SweepRow>& rows, const std::vector<VariantSummary>& vs,
-                      const std::vector<std::string>& pngs) {
+                      const std::vector<std::string>& pngs, const std::string& out_dir) {
   const Provenance now = current_provenance(e.base);
   std::ostringstream s;
   s << "# Sweep: " << e.path << "\n\n";
@@ -186,17 +242,20 @@ std::string report_md(const Experiment& e, const std::vector<SweepRow>& rows, co
   s << kRules;
   if (!vs.empty()) s << "\n## FLOPs per token by component\n\n" << flop_split_table(vs);
   if (!pngs.empty()) {
-    s << "\n## Plots\n\nMean over seeds; error bars: ± one standard deviation.\n\n";
+    std::string vector_formats;  // what gnuplot could write beside the PNGs (PDF needs pdfcairo)
+    for (const char* ext : {"svg", "pdf"})
+      if (fs::exists(fs::path(out_dir) / fs::path(pngs[0]).replace_extension(ext)))
+        vector_formats += (vector_formats.empty() ? "" : " and ") + absl::AsciiStrToUpper(ext);
+    s << "\n## Plots\n\nMean over seeds; error bars: ± one standard deviation."
+      << (vector_formats.empty() ? "" : " Each plot is also in " + vector_formats + " beside its PNG (same name).")
+      << " Redraw or restyle: `gnuplot plots/plots.gp` in this folder.\n\n";
     for (const std::string& p : pngs) s << "![" << p << "](" << p << ")\n";
   }
   if (!vs.empty()) s << "\n## Runs\n\n" << runs_table(rows);
-  s << "\n## Variants\n\n";
-  for (const Job& v : e.jobs) {
-    std::string sets;
-    for (const std::string& x : v.sets) sets += (sets.empty() ? "" : ", ") + std::string("`") + x + "`";
-    s << "- **" << v.name << "**: " << (sets.empty() ? "the base config" : sets) << "\n";
-  }
-  s << "\n## Resolved base config\n\n```toml\n" << to_toml(e.base) << "```\n";
+  s << "\n## Variants\n\n" << variants_list(rows) << "\n## Config as run\n\n"
+    << "Every key as the jobs ran it (budget and seeds applied): a key set the same for every job is shown as set; a "
+       "key that differs between jobs is a comment with each value and the variants that ran it.\n\n```toml\n"
+    << config_as_run(rows) << "```\n";
   return s.str();
 }
 
@@ -234,7 +293,7 @@ void write_sweep_report(const Experiment& e, const std::vector<SweepRow>& rows, 
   write_file_atomic((fs::path(out_dir) / "results_summary.csv").string(), summary_csv(vs));
   write_file_atomic((fs::path(out_dir) / "accounting.csv").string(), accounting_csv(vs));
   std::vector<std::string> pngs = write_sweep_plots(vs, out_dir);
-  write_file_atomic((fs::path(out_dir) / "report.md").string(), report_md(e, rows, vs, pngs));
+  write_file_atomic((fs::path(out_dir) / "report.md").string(), report_md(e, rows, vs, pngs, out_dir));
 }
 
 }  // namespace peer

@@ -34,7 +34,17 @@ struct SweepRow {
   std::vector<Point> val;  // the "split":"val" rows of metrics.jsonl
 
   double training_flops() const { return acc.train_flops() * double(tokens); }
+  // Validation evaluations it makes (points on its loss curves): every train.eval_every steps
+  // and at the last step.
+  int64_t evaluations() const {
+    const int64_t n = config.total_steps(), every = config.train.eval_every;
+    return n / every + (n % every != 0);
+  }
 };
+
+// Fewer evaluations than this make a loss curve too coarse for a figure: --plan and report.md
+// name the variants below it.
+constexpr int64_t kMinCurvePoints = 10;
 
 // Reads DIR/summary.json (when present) and the val rows of DIR/metrics.jsonl into `row`.
 void load_sweep_results(SweepRow& row, const std::string& dir);

@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 #include "experiments/jobs/report_format.h"
 #include "experiments/run/accounting.h"
@@ -16,6 +14,7 @@
 #include "experiments/run/interrupt.h"
 #include "experiments/run/run_folder.h"
 #include "experiments/run/trainer.h"
+#include "experiments/sweep/eta.h"
 #include "experiments/sweep/report.h"
 #include "experiments/sweep/summary.h"
 
@@ -91,40 +90,27 @@ double remaining_flops(const SweepPlan& sp, size_t i) {
          double(c.total_steps() - (sp.states[i] == JobState::Resume ? sp.start_steps[i] : 0));
 }
 
-// Sweep ETA (of this process's jobs) from the FLOP rates (training FLOPs per second of wall
-// time) of finished jobs, per FFN kind where one has finished (dense, MoE and PEER differ
-// several-fold on a CPU).
+// Sweep ETA of this process's jobs (sweep/eta.h).
 std::string sweep_eta(const SweepPlan& sp, size_t from, const Shard& shard) {
-  std::map<std::string, std::pair<double, double>> by_ffn;  // ffn -> (FLOPs, seconds)
-  std::pair<double, double> total{0, 0};
+  std::vector<JobCost> finished, pending;
   for (const SweepRow& row : sp.rows)
-    if (row.finished && row.wall_s > 0) {
-      auto& r = by_ffn[row.config.model.ffn];
-      r.first += row.training_flops(), r.second += row.wall_s;
-      total.first += row.training_flops(), total.second += row.wall_s;
-    }
-  if (total.second <= 0) return "known after the first job";
-  double eta = 0;
-  for (size_t i = from; i < sp.rows.size(); ++i) {
-    if (sp.states[i] == JobState::Done || !shard.has(i)) continue;
-    auto it = by_ffn.find(sp.rows[i].config.model.ffn);
-    const auto& r = it != by_ffn.end() ? it->second : total;
-    eta += remaining_flops(sp, i) * r.second / r.first;
-  }
-  return "~" + duration(eta);
+    if (row.finished) finished.push_back({row.name, row.config.model.ffn, row.training_flops(), row.wall_s});
+  for (size_t i = from; i < sp.rows.size(); ++i)
+    if (sp.states[i] != JobState::Done && shard.has(i))
+      pending.push_back({sp.rows[i].name, sp.rows[i].config.model.ffn, remaining_flops(sp, i)});
+  return estimate_eta(finished, pending).describe();
 }
 
 std::string job_name(const SweepRow& r) { return r.name + " seed " + std::to_string(r.seed); }
 
 void announce(const SweepPlan& sp, size_t i, const Shard& shard) {
   const SweepRow& row = sp.rows[i];
-  std::ostringstream s;
-  s << "[run] job " << i + 1 << "/" << sp.rows.size() << " '" << job_name(row) << "' (" << row.config.model.ffn
-    << ", G " << row.acc.granularity << "): " << row.config.total_steps() << " steps, " << row.acc.total_params
-    << " params, " << row.acc.active_params << " active/token, " << row.acc.train_flops() << " train FLOPs/token";
-  if (sp.states[i] == JobState::Resume) s << "; resuming from its checkpoint at step " << sp.start_steps[i];
-  s << " | sweep ETA " << sweep_eta(sp, i, shard) << "\n";
-  std::cerr << s.str();
+  std::string s = fmt("[run] job %d/%d '%s' (%s, G %g): %d steps, %s params, %s active/token, %s train FLOPs/token",
+                      i + 1, sp.rows.size(), job_name(row), row.config.model.ffn, row.acc.granularity,
+                      row.config.total_steps(), si(double(row.acc.total_params)), si(double(row.acc.active_params)),
+                      si(row.acc.train_flops()));
+  if (sp.states[i] == JobState::Resume) s += fmt("; resuming from its checkpoint at step %d", sp.start_steps[i]);
+  std::cerr << s << " | sweep ETA " << sweep_eta(sp, i, shard) << "\n";
 }
 
 // Width of the variant-name column: the longest name, at least 16.
@@ -135,11 +121,12 @@ int name_width(const std::vector<SweepRow>& rows) {
 }
 
 // Per variant: its shape and budget, the state of each seed's job (with its shard when
-// sharded), then FLOPs per token by component.
+// sharded), then FLOPs per token by component and the variants with too few evaluations.
 void print_plan(const SweepPlan& sp, const Shard& shard) {
   const int w = name_width(sp.rows);
-  std::printf("%-*s %-11s %6s %7s %10s %10s %10s %10s %11s  %s\n", w, "variant", "ffn", "G", "steps", "tokens", "params",
-              "active/tok", "FFN act/tok", "train FLOPs", "jobs (seed: state)");
+  absl::PrintF("%-*s %-11s %6s %7s %5s %8s %8s %10s %11s %11s  %s\n", w, "variant", "ffn", "G", "steps", "evals",
+               "tokens", "params", "active/tok", "FFN act/tok", "train FLOPs", "jobs (seed: state)");
+  std::string coarse;
   for (size_t i = 0; i < sp.rows.size(); ++i) {
     const SweepRow& r = sp.rows[i];
     if (i > 0 && sp.rows[i - 1].name == r.name) continue;
@@ -148,33 +135,38 @@ void print_plan(const SweepPlan& sp, const Shard& shard) {
     for (size_t j = i; j < sp.rows.size() && sp.rows[j].name == r.name; ++j)
       jobs += (jobs.empty() ? "" : ", ") + std::to_string(sp.rows[j].seed) + ": " + state_name(sp.states[j]) +
               (shard.count > 1 ? (shard.has(j) ? " (this shard)" : " (other shard)") : "");
-    std::printf("%-*s %-11s %6s %7ld %10s %10s %10s %10s %11s  %s\n", w, r.name.c_str(), r.config.model.ffn.c_str(),
-                fmt("%g", r.acc.granularity).c_str(), long(r.config.total_steps()), si(tokens).c_str(),
-                si(double(r.acc.total_params)).c_str(), si(double(r.acc.active_params)).c_str(),
-                si(double(r.acc.ffn_active_params)).c_str(), si(r.acc.train_flops() * tokens).c_str(), jobs.c_str());
+    absl::PrintF("%-*s %-11s %6g %7d %5d %8s %8s %10s %11s %11s  %s\n", w, r.name, r.config.model.ffn,
+                 r.acc.granularity, r.config.total_steps(), r.evaluations(), si(tokens), si(double(r.acc.total_params)),
+                 si(double(r.acc.active_params)), si(double(r.acc.ffn_active_params)),
+                 si(r.acc.train_flops() * tokens), jobs);
+    if (r.evaluations() < kMinCurvePoints) coarse += (coarse.empty() ? "" : ", ") + r.name;
   }
-  std::printf("\nFLOPs per token by component, forward/backward (experiments/run/accounting.h):\n%-*s", w, "variant");
-  for (int p = 0; p < kParts; ++p) std::printf(" %13s", part_name(Part(p)));
-  std::printf(" %13s\n", "total");
+  absl::PrintF("\nFLOPs per token by component, forward/backward (experiments/run/accounting.h):\n%-*s", w, "variant");
+  for (int p = 0; p < kParts; ++p) absl::PrintF(" %13s", part_name(Part(p)));
+  absl::PrintF(" %13s\n", "total");
   for (size_t i = 0; i < sp.rows.size(); ++i) {
     const Accounting& a = sp.rows[i].acc;
     if (i > 0 && sp.rows[i - 1].name == sp.rows[i].name) continue;
-    std::printf("%-*s", w, sp.rows[i].name.c_str());
-    for (const Flops& f : a.flops) std::printf(" %13s", (si(f.fwd) + "/" + si(f.bwd)).c_str());
-    std::printf(" %13s\n", (si(a.forward_flops()) + "/" + si(a.backward_flops())).c_str());
+    absl::PrintF("%-*s", w, sp.rows[i].name);
+    for (const Flops& f : a.flops) absl::PrintF(" %13s", si(f.fwd) + "/" + si(f.bwd));
+    absl::PrintF(" %13s\n", si(a.forward_flops()) + "/" + si(a.backward_flops()));
   }
+  if (!coarse.empty())
+    absl::PrintF("\nnote: %s evaluate fewer than %d times (evals = steps / train.eval_every, rounded up): their loss "
+                 "curves get fewer than %d points; lower train.eval_every to at most steps / %d\n",
+                 coarse, kMinCurvePoints, kMinCurvePoints, kMinCurvePoints);
 }
 
 // The finished variants, best mean first, on stdout (report.md has the full tables).
 void print_ranking(const std::vector<SweepRow>& rows) {
   const int w = name_width(rows);
-  std::printf("%-*s %-11s %6s %5s %14s %14s %18s %8s\n", w, "variant", "ffn", "G", "seeds", "FFN active/tok",
-              "train FLOPs", "final val (mean)", "verdict");
+  absl::PrintF("%-*s %-11s %6s %5s %14s %11s %18s %8s\n", w, "variant", "ffn", "G", "seeds", "FFN active/tok",
+               "train FLOPs", "final val (mean)", "verdict");
   for (const VariantSummary& v : summarize_variants(rows))
-    std::printf("%-*s %-11s %6s %5zu %14ld %14.4g %11.4f %6s %8s\n", w, v.name.c_str(),
-                v.first().config.model.ffn.c_str(), fmt("%g", v.first().acc.granularity).c_str(), v.runs.size(),
-                long(v.first().acc.ffn_active_params), v.training_flops, v.final_mean,
-                std::isnan(v.final_std) ? "" : fmt("±%.4f", v.final_std).c_str(), v.verdict.c_str());
+    absl::PrintF("%-*s %-11s %6g %5d %14s %11s %11.4f %6s %8s\n", w, v.name, v.first().config.model.ffn,
+                 v.first().acc.granularity, v.runs.size(), si(double(v.first().acc.ffn_active_params)),
+                 si(v.training_flops), v.final_mean, std::isnan(v.final_std) ? "" : fmt("±%.4f", v.final_std),
+                 v.verdict);
 }
 
 // Trains job i through the Trainer (a resumed one from its checkpoint).
@@ -184,8 +176,8 @@ int run_job(SweepPlan& sp, size_t i) {
   const RunResult r = trainer.run();
   if (r.exit_code != kExitOk) return r.exit_code;
   load_sweep_results(row, sp.dirs[i]);
-  std::fprintf(stderr, "[run] '%s' finished: val loss %.4f (best %.4f) in %s\n", job_name(row).c_str(),
-               row.final_val_loss, row.best_val_loss, duration(row.wall_s).c_str());
+  absl::FPrintF(stderr, "[run] '%s' finished: val loss %.4f (best %.4f) in %s\n", job_name(row), row.final_val_loss,
+                row.best_val_loss, duration(row.wall_s));
   return kExitOk;
 }
 

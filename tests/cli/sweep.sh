@@ -1,11 +1,13 @@
 # `peer run` sweeps (experiments/README.md):
-#  1. a 2-variant sweep writes results.csv (a row per variant), report.md and PNG plots;
+#  1. a 2-variant sweep writes results.csv (a row per variant), report.md and plots;
 #  2. running it again skips the finished variants and leaves them untouched; --plan shows each
 #     variant's granularity and FLOPs per component;
 #  3. Ctrl-C during the second variant exits 130; running again resumes that variant from its
 #     checkpoint (no step before it is retrained) and ends with the metrics of a straight sweep;
 #  4. seeds = [1, 2]: a row per (variant, seed), each seed really used, mean and std per variant;
-#     an iso-FLOP budget: every variant ends its own schedule, the report compares at equal FLOPs;
+#     an iso-FLOP budget: every variant ends its own schedule, the report compares at equal FLOPs,
+#     shows each variant's steps (not the base's), plots come as PNG, SVG and PDF, the ETA of an
+#     untimed kind is not guessed; --plan names variants with fewer than 10 evaluations;
 #  5. bad experiment files exit 2 with a one-line message before anything trains.
 # usage: bash sweep.sh PATH_TO_PEER_BINARY
 # shellcheck source=lib.sh
@@ -136,9 +138,42 @@ grep -A 3 '^## At equal training FLOPs' "$TMP/S/report.md" | grep -q '| rank |' 
 grep -A 2 '^## At equal tokens' "$TMP/S/report.md" | grep -q 'Not compared' \
   || fail "report.md compares an iso-FLOP sweep at equal tokens"
 grep -q ' ± ' "$TMP/S/report.md" || fail "report.md shows no mean ± std"
+# The ETA goes by measured cost: the first peer job is not timed by dense's rate.
+expect_stderr_contains "sweep ETA ~"
+expect_stderr_contains "+ 2 jobs not timed yet (peer)"
+! grep '^\[run\] job' "$LAST_ERR" | grep -q 'e+0' || fail "job lines print raw scientific numbers: $(grep '^\[run\] job' "$LAST_ERR")"
+# The config as run: the budget's steps per variant, never the base's train.steps (30) no job ran.
+grep -qx "# steps differs: $steps_dense (dense); $steps_peer (peer)" "$TMP/S/report.md" \
+  || fail "report.md's config as run does not give each variant's steps: $(grep -n 'steps' "$TMP/S/report.md")"
+! grep -qx 'steps = 30' "$TMP/S/report.md" || fail "report.md shows the base's steps = 30 that no job ran"
+grep -q "^- \*\*peer\*\*: .*; $steps_peer steps, " "$TMP/S/report.md" || fail "report.md's variant list has no steps"
 if command -v gnuplot > /dev/null; then
   grep -q 'yerrorlines' "$TMP/S/plots/plots.gp" || fail "plots.gp draws no error bars"
+  grep -q 'set key inside' "$TMP/S/plots/plots.gp" || fail "plots.gp puts the legend outside the plot"
+  grep -q '^  set xtics ("0" 0, ' "$TMP/S/plots/plots.gp" || fail "plots.gp has no SI tick labels"
+  exts="png svg"
+  gnuplot -e 'set terminal' 2>&1 | grep -qw pdfcairo && exts="$exts pdf"
+  for plot in val_loss_vs_tokens val_loss_vs_flops val_loss_vs_time final_val_loss_vs_granularity; do
+    for ext in $exts; do [[ -s "$TMP/S/$plot.$ext" ]] || fail "no $plot.$ext"; done
+  done
+  head -c 5 "$TMP/S/val_loss_vs_tokens.svg" | grep -q '<?xml' || fail "val_loss_vs_tokens.svg is not SVG"
+  [[ $exts != *pdf ]] || [[ "$(head -c 4 "$TMP/S/val_loss_vs_tokens.pdf")" == %PDF ]] || fail "the PDF is not a PDF"
 fi
+
+note "--plan names variants with fewer than 10 evaluations"
+cat > "$TMP/coarse.toml" <<'EOF'
+base = "base.toml"
+[experiment]
+kind = "sweep"
+steps = 100
+[variants.fine]
+train.eval_every = 10
+[variants.coarse]
+train.eval_every = 25
+EOF
+expect_exit 0 "$PEER" run "$TMP/coarse.toml" --out "$TMP/C" --plan
+grep -E '^coarse +dense +1 +100 +4 ' "$LAST_OUT" > /dev/null || fail "--plan: no coarse line with 4 evals: $(cat "$LAST_OUT")"
+expect_stdout_contains "note: coarse evaluate fewer than 10 times"
 
 note "bad experiment files exit 2 before training"
 bad() {  # bad NAME TEXT EXPECTED...: NAME.toml holding TEXT is refused with a message holding EXPECTED
