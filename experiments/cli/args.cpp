@@ -1,6 +1,7 @@
 #include "experiments/cli/args.h"
 
 #include "core/error.h"
+#include "experiments/run/suggest.h"
 
 namespace peer {
 
@@ -64,7 +65,11 @@ Args parse_args(int argc, char** argv, int first, const std::set<std::string>& w
       }
       a.values[name].push_back(value);
     } else {
-      throw InputError("unknown option --" + name + " (see --help)");
+      std::vector<std::string> known{"--help"};
+      for (const auto& set : {with_value, flags})
+        for (const std::string& n : set) known.push_back("--" + n);
+      const std::string hint = did_you_mean("--" + name, known);
+      throw InputError("unknown option --" + name + (hint.empty() ? " (see --help)" : hint));
     }
   }
   return a;
