@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-deps=(libeigen3-dev libabsl-dev libabsl20220623 libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev catch2
+deps=(libeigen3-dev libabsl-dev libabsl20220623 libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev libcli11-dev catch2
       libbenchmark-dev libbenchmark1debian pkgconf pkgconf-bin libpkgconf3)
 if [ "${1:-}" = "--fetch-deps" ]; then
   mkdir -p .deps && cd .deps && apt-get download "${deps[@]}" && ls -l
