@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-deps=(libeigen3-dev libabsl-dev libabsl20220623 libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev catch2
+deps=(libeigen3-dev libabsl-dev libabsl20220623 libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev libcli11-dev catch2
       libbenchmark-dev libbenchmark1debian pkgconf pkgconf-bin libpkgconf3 zlib1g-dev)
 if [ "${1:-}" = "--fetch-deps" ]; then
   mkdir -p .deps && cd .deps && apt-get download "${deps[@]}" && ls -l
@@ -129,8 +129,8 @@ fi
 # Product-key retrieval on the GPU at the issue's shapes (N = 2^20, 8 heads, top-16, d_key 128),
 # checked against the GPU brute force on its first rows.
 for q in 4096 32768; do  # tokens: x 8 heads = 32,768 and 262,144 query rows
-  step "bench_retrieval_$q" 300 build-gpu/peer bench retrieval --device cuda --experts 1048576 --heads 8 --topk 16 \
-    --key-dim 128 --queries "$q" --check
+  step "bench_retrieval_$q" 300 build-gpu/peer bench retrieval --device cuda --num-experts 1048576 --heads 8 --top-k 16 \
+    --d-key 128 --queries "$q" --check
   [ -f "$ref/peer_ref.py" ] && step "ref_retrieval_$q" 300 python3 "$ref/peer_ref.py" --retrieval-only \
     --experts 1048576 --tokens "$q" --heads 8 --topk 16 --d_key 128 --device cuda
 done

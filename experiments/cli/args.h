@@ -1,5 +1,6 @@
-// Minimal command-line parsing for the `peer` subcommands: positional arguments, `--name value`
-// (or `--name=value`) options, repeatable, and boolean flags. Unknown options are InputErrors.
+// Command-line parsing for the `peer` subcommands, on CLI11: positional arguments, `--name value`
+// (or `--name=value`) options, repeatable, and boolean flags. Flags are spelled as the config keys
+// they set (`--top-k` for peer.top_k). Unknown options are InputErrors naming the nearest known one.
 #pragma once
 
 #include <map>

@@ -22,8 +22,8 @@
 namespace peer {
 
 namespace {
-const char* kHelp = R"(usage: peer bench retrieval [--experts N] [--heads H] [--topk K] [--key-dim D] [--queries Q]
-                           [--n1 A --n2 B] [--device cpu|cuda] [--check] [--threads T]
+const char* kHelp = R"(usage: peer bench retrieval [--num-experts N] [--heads H] [--top-k K] [--d-key D]
+                           [--queries Q] [--n1 A --n2 B] [--device cpu|cuda] [--check] [--threads T]
                            [--brute-rows R] [--reps N] [--seed S]
 
 Times exact product-key top-k retrieval for Q tokens x H heads query rows over N experts
@@ -127,7 +127,7 @@ int bench_cuda(const Args& a, const std::vector<float>& q, const std::vector<flo
 
 int cmd_bench(int argc, char** argv) {
   Args a = parse_args(argc, argv, 2,
-                      {"experts", "heads", "topk", "key-dim", "queries", "n1", "n2", "device", "threads",
+                      {"num-experts", "heads", "top-k", "d-key", "queries", "n1", "n2", "device", "threads",
                        "brute-rows", "reps", "seed"},
                       {"check"});
   if (a.has("help")) {
@@ -144,23 +144,23 @@ int cmd_bench(int argc, char** argv) {
                        std::to_string(hi) + "]");
     return v;
   };
-  const int64_t N = flag("experts", 1 << 20, 1, kMaxExperts), H = flag("heads", 8, 1, kMaxSize),
-                D = flag("key-dim", 128, 2, kMaxSize), Qt = flag("queries", 4096, 1, kMaxSize),
+  const int64_t N = flag("num-experts", 1 << 20, 1, kMaxExperts), H = flag("heads", 8, 1, kMaxSize),
+                D = flag("d-key", 128, 2, kMaxSize), Qt = flag("queries", 4096, 1, kMaxSize),
                 reps = flag("reps", 5, 1, kMaxSize), threads = flag("threads", 2, 1, kMaxThreads);
   int64_t n1 = flag("n1", 0, 0, kMaxExperts), n2 = flag("n2", 0, 0, kMaxExperts);
   if (n1 == 0 && n2 == 0) n1 = n2 = int64_t(std::llround(std::sqrt(double(N))));
   if (n1 < 1 || n2 < 1 || n1 * n2 != N)
-    throw InputError("--experts " + std::to_string(N) + " is not n1 * n2 (give a perfect square or --n1 and --n2)");
-  if (D % 2) throw InputError("--key-dim must be even and >= 2");
-  const int64_t K = flag("topk", 16, 1, std::min(N, kMaxTopK));
+    throw InputError("--num-experts " + std::to_string(N) + " is not n1 * n2 (give a perfect square or --n1 and --n2)");
+  if (D % 2) throw InputError("--d-key must be even and >= 2");
+  const int64_t K = flag("top-k", 16, 1, std::min(N, kMaxTopK));
   const std::string device = a.get("device", "cpu");
   if (device != "cpu" && device != "cuda") throw InputError("--device must be cpu or cuda");
   if (device == "cuda" && cuda::device_count() == 0)
     throw InputError("[bench] --device cuda: no CUDA device (this build: " + cuda::backend_state() + ")");
-  if (device == "cuda" && K > 64) throw InputError("--topk must be <= 64 with --device cuda");
+  if (device == "cuda" && K > 64) throw InputError("--top-k must be <= 64 with --device cuda");
   // Queries, keys, and indices and scores of every row (twice on the brute-force rows).
   require_memory(4.0 * (double(Qt) * double(H) * (double(D) + 2 * double(K)) + double(n1 + n2) * double(D)),
-                 "--queries x --heads x (--key-dim + 2 --topk)");
+                 "--queries x --heads x (--d-key + 2 --top-k)");
   set_num_threads(int(threads));
 
   const int64_t rows = Qt * H, half = D / 2, brute_rows = std::min(rows, flag("brute-rows", 256, 1, kMaxSize));

@@ -17,7 +17,7 @@
 namespace peer {
 
 namespace {
-const char* kEvalHelp = R"(usage: peer eval DIR [--data PATH] [--batches N]
+const char* kEvalHelp = R"(usage: peer eval DIR [--data PATH] [--eval-batches N]
 
 Loads DIR/checkpoint.safetensors and prints, as one JSON line, the mean loss on the run's own
 train and validation splits (N fixed batches, default train.eval_batches), or with --data, the
@@ -39,7 +39,7 @@ std::string single_dir(const Args& a) {
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 2, {"data", "batches"});
+  Args a = parse_args(argc, argv, 2, {"data", "eval-batches"});
   if (a.has("help")) {
     std::cout << kEvalHelp;
     return kExitOk;
@@ -58,8 +58,8 @@ int cmd_eval(int argc, char** argv) {
     out["loss"] = loss;
     out["tokens"] = n;
   } else {
-    int64_t batches = a.get_int("batches", c.train.eval_batches);
-    if (batches < 1) throw InputError("--batches must be >= 1");
+    int64_t batches = a.get_int("eval-batches", c.train.eval_batches);
+    if (batches < 1) throw InputError("--eval-batches must be >= 1");
     RunData d = load_run_data(c, t.info.tokenizer);
     out["train_loss"] = estimate_loss(*t.model, *d.dataset, Split::Train, c, batches);
     out["val_loss"] = estimate_loss(*t.model, *d.dataset, Split::Val, c, batches);

@@ -14,17 +14,18 @@
 #include "experiments/cli/commands.h"
 #include "experiments/run/exit_code.h"
 #include "experiments/run/provenance.h"
+#include "experiments/run/suggest.h"
 
 namespace {
 const char* kUsage = R"(peer: sparse-expert language models (dense FFN, MoE, PEER)
 
 usage:
   peer train CONFIG.toml [--set key=value]... [--out DIR] [--resume DIR]
-  peer eval DIR [--data PATH] [--batches N]
+  peer eval DIR [--data PATH] [--eval-batches N]
   peer sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]
   peer run EXPERIMENT.toml [--out DIR] [--plan]
   peer data prepare [--source brown] [--out DIR] [--from PATH]
-  peer bench retrieval [--experts N] [--heads H] [--topk K] [--key-dim D] [--queries Q]
+  peer bench retrieval [--num-experts N] [--heads H] [--top-k K] [--d-key D] [--queries Q]
                        [--device cpu|cuda] [--check]
   peer pool add DIR --size N|N1xN2 [--keep-old-trainable] [--freeze-query] [--freeze-non-expert]
   peer export DIR --out FILE.safetensors [--force]
@@ -72,7 +73,9 @@ int main(int argc, char** argv) {
     if (cmd == "pool") return peer::cmd_pool(argc, argv);
     if (cmd == "config") return peer::cmd_config(argc, argv);
     if (cmd == "export") return peer::cmd_export(argc, argv);
-    std::cerr << "peer: unknown command '" << cmd << "'\n" << kUsage;
+    std::cerr << "peer: unknown command '" << cmd << "'"
+              << peer::did_you_mean(cmd, {"train", "eval", "sample", "run", "data", "bench", "pool", "config", "export"})
+              << " (see peer --help)\n";
     return peer::kExitUsage;
   } catch (const peer::InputError& e) {
     std::cerr << "peer " << cmd << ": error: " << e.what() << "\n";

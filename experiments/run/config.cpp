@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
+#include "experiments/run/suggest.h"
 #include "peer/peer_layer.h"
 
 namespace peer {
@@ -306,7 +307,7 @@ Config parse_config(const std::string& text, const std::string& origin, const st
   Config c;
   for (const auto& [key, node] : values) {
     const Field* f = find_field(key);
-    if (!f) throw InputError(source[key] + ": unknown config key '" + key + "'");
+    if (!f) throw InputError(source[key] + ": unknown config key '" + key + "'" + did_you_mean(key, config_keys()));
     f->read(c, *node);
   }
   validate(c);  // before resolving: its messages speak of what the user wrote (n1 = n2 = 0 ...)

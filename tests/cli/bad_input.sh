@@ -82,7 +82,7 @@ note "sample option errors"
 expect_usage_error "$PEER sample $RUN --temperature 0" "--temperature"
 expect_usage_error "$PEER sample $RUN --tokens many" "--tokens"
 expect_usage_error "$PEER sample $RUN --top-k -1" "--top-k"
-expect_usage_error "$PEER eval $RUN --batches 0" "--batches"
+expect_usage_error "$PEER eval $RUN --eval-batches 0" "--eval-batches"
 expect_usage_error "$PEER eval $RUN --data $TMP/data/nope.txt" "$TMP/data/nope.txt"
 
 note "train into a folder that already holds a run"

@@ -41,9 +41,9 @@ assert row.get("step") == 40, f"step = {row.get('step')!r}, expected 40"
 assert row["val_loss"] == summary["final_val_loss"], f"val_loss {row['val_loss']} != summary {summary['final_val_loss']}"
 assert row["train_loss"] == summary["final_train_loss"], f"train_loss {row['train_loss']} != summary {summary['final_train_loss']}"
 EOF
-expect_exit 0 "$PEER" eval "$RUN" --batches 2
+expect_exit 0 "$PEER" eval "$RUN" --eval-batches 2
 python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["val_loss"] > 0 and r["train_loss"] > 0' "$LAST_OUT" \
-  || fail "eval --batches 2: no train_loss/val_loss"
+  || fail "eval --eval-batches 2: no train_loss/val_loss"
 
 note "eval --data"
 head -c 3001 "$CORPUS" > "$TMP/part.txt"
