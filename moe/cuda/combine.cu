@@ -3,7 +3,7 @@
 // choices in order, so it needs no atomics; a gate's gradient is a block's fixed-order dot product.
 #include "core/cuda/check.h"
 #include "core/ops/cuda/launch.cuh"
-#include "moe/cuda/block_reduce.cuh"
+#include "core/ops/cuda/block_reduce.cuh"
 #include "moe/dispatch.h"
 
 namespace peer::cuda {

@@ -6,7 +6,7 @@
 #include "core/cuda/check.h"
 #include "core/ops/cuda/launch.cuh"
 #include "core/ops/philox_math.h"
-#include "moe/cuda/block_reduce.cuh"
+#include "core/ops/cuda/block_reduce.cuh"
 #include "moe/router.h"
 
 namespace peer::cuda {

@@ -2,7 +2,7 @@
 // per expert, dropped assignments, router entropy and aux losses to the device accumulators, so a
 // training step reads nothing back; SparseMoE::stats() copies them once per evaluation.
 #include "core/cuda/check.h"
-#include "moe/cuda/block_reduce.cuh"
+#include "core/ops/cuda/block_reduce.cuh"
 #include "moe/sparse_moe.h"
 
 namespace peer::cuda {

@@ -3,40 +3,26 @@
 // result is the same run to run; the element kernels run batchnorm_math.h, the CPU's math.
 #include "core/ops/batchnorm.h"
 #include "core/ops/batchnorm_math.h"
+#include "core/ops/cuda/block_reduce.cuh"
 #include "core/ops/cuda/launch.cuh"
 
 namespace peer::cuda {
 
 namespace {
 
-constexpr int kStatThreads = 256;
-
-// The block's sum of v (every thread's partial), in a fixed order; every thread gets it.
-__device__ double block_sum(double v) {
-  __shared__ double part[kStatThreads];
-  part[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kStatThreads / 2; s > 0; s /= 2) {
-    if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double out = part[0];
-  __syncthreads();  // part is reused by the next call
-  return out;
-}
-
 // Block per feature f: mean (F) and rstd (F); training updates the running statistics.
 __global__ void stats_kernel(const float* x, int64_t N, int64_t F, BatchNormParams p, bool batch_stats, double* mean,
                              float* rstd) {
+  __shared__ double scratch[kReduceThreads];
   const int64_t f = blockIdx.x;
   double m, var;
   if (batch_stats) {
     double s = 0.0;
-    for (int64_t i = threadIdx.x; i < N; i += kStatThreads) s += x[i * F + f];
-    m = block_sum(s) / double(N);
+    for (int64_t i = threadIdx.x; i < N; i += kReduceThreads) s += x[i * F + f];
+    m = block_sum(s, scratch) / double(N);
     double ss = 0.0;
-    for (int64_t i = threadIdx.x; i < N; i += kStatThreads) ss += (x[i * F + f] - m) * (x[i * F + f] - m);
-    ss = block_sum(ss);
+    for (int64_t i = threadIdx.x; i < N; i += kReduceThreads) ss += (x[i * F + f] - m) * (x[i * F + f] - m);
+    ss = block_sum(ss, scratch);
     if (threadIdx.x == 0) batchnorm_running(p.running_mean[f], p.running_var[f], m, ss, N, p.momentum);
     var = ss / double(N);
   } else {
@@ -62,14 +48,15 @@ __global__ void normalize_kernel(const float* x, int64_t N, int64_t F, BatchNorm
 // Block per feature: sums of dy and dy * xhat (F each); the affine gradients accumulate.
 __global__ void grad_stats_kernel(const float* dy, const float* xhat, int64_t N, int64_t F, BatchNormParams p,
                                   double* sum_g, double* sum_gx) {
+  __shared__ double scratch[kReduceThreads];
   const int64_t f = blockIdx.x;
   double g = 0.0, gx = 0.0;
-  for (int64_t i = threadIdx.x; i < N; i += kStatThreads) {
+  for (int64_t i = threadIdx.x; i < N; i += kReduceThreads) {
     g += dy[i * F + f];
     gx += double(dy[i * F + f]) * xhat[i * F + f];
   }
-  g = block_sum(g);
-  gx = block_sum(gx);
+  g = block_sum(g, scratch);
+  gx = block_sum(gx, scratch);
   if (threadIdx.x == 0) {
     sum_g[f] = g;
     sum_gx[f] = gx;
@@ -98,7 +85,7 @@ void batchnorm_forward(const Tensor& x, const BatchNormParams& p, bool batch_sta
   rstd.resize({F}, Device::CUDA);
   if (F == 0) return;
   Tensor mean({F}, Device::CUDA, DType::F64);
-  stats_kernel<<<unsigned(F), kStatThreads>>>(x.data(), N, F, p, batch_stats, mean.data_f64(), rstd.data());
+  stats_kernel<<<unsigned(F), kReduceThreads>>>(x.data(), N, F, p, batch_stats, mean.data_f64(), rstd.data());
   PEER_CUDA_CHECK_LAUNCH();
   if (N == 0) return;
   normalize_kernel<<<grid_size(N * F), kThreads>>>(x.data(), N, F, p, mean.data_f64(), rstd.data(), xhat.data(),
@@ -112,7 +99,7 @@ void batchnorm_backward(const Tensor& dy, const Tensor& xhat, const Tensor& rstd
   dx.resize({N, F}, Device::CUDA);
   if (N == 0 || F == 0) return;
   Tensor sum_g({F}, Device::CUDA, DType::F64), sum_gx({F}, Device::CUDA, DType::F64);
-  grad_stats_kernel<<<unsigned(F), kStatThreads>>>(dy.data(), xhat.data(), N, F, p, sum_g.data_f64(),
+  grad_stats_kernel<<<unsigned(F), kReduceThreads>>>(dy.data(), xhat.data(), N, F, p, sum_g.data_f64(),
                                                    sum_gx.data_f64());
   PEER_CUDA_CHECK_LAUNCH();
   dx_kernel<<<grid_size(N * F), kThreads>>>(dy.data(), xhat.data(), N, F, p, rstd.data(), sum_g.data_f64(),

@@ -5,6 +5,7 @@
 //   3. the spans are scaled by that scale, read on the device (when clipping is on at all).
 // Which elements each thread adds, and in which order, depends on the sizes alone.
 #include "core/allocator.h"
+#include "core/ops/cuda/block_reduce.cuh"
 #include "core/ops/cuda/launch.cuh"
 #include "core/ops/grad_norm.h"
 
@@ -15,19 +16,7 @@ constexpr int kSpansPerLaunch = 128;
 constexpr int64_t kChunk = 1 << 14;
 constexpr int kMaxBlocks = 4096;
 using Batch = SpanBatch<GradSpan, kSpansPerLaunch>;
-
-// Sum of the block's values v (one per thread) in a fixed tree; the result in thread 0.
-__device__ double block_sum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int half = blockDim.x / 2; half > 0; half /= 2) {
-    if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-    __syncthreads();
-  }
-  const double sum = shared[0];
-  __syncthreads();  // shared is free again for the next call
-  return sum;
-}
+static_assert(kThreads == kReduceThreads, "block_sum sums kReduceThreads threads");
 
 __global__ void partial_squares_kernel(const __grid_constant__ Batch b, int64_t chunks, double* partials) {
   __shared__ double shared[kThreads];

@@ -1,5 +1,5 @@
 // A block-wide sum in a fixed order (each thread's partial, then a tree over thread indices), so a
-// reduction gives the same bits run after run: the MoE kernels' replacement for float atomics.
+// reduction gives the same bits run after run: the kernels' replacement for float atomics.
 #pragma once
 
 namespace peer::cuda {
