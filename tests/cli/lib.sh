@@ -84,6 +84,15 @@ make_corpus() {
     first water been call who oil its now find long down day did get come made may part > "$CORPUS"
 }
 
+# gen_domain PATH SEED WORDS...: ~30 KB of markov_text over WORDS, a lifelong test's domain. Every
+# file starts with the same line holding every character any domain uses, so one domain alone has
+# the vocabulary of all (runs over the first domains only then train the same model as the full
+# stream does in those phases).
+gen_domain() {
+  local path="$1" seed="$2"; shift 2
+  { echo "abcdefghijklmnopqrstuvwxyz ,."; markov_text "$seed" 30000 "$@"; } > "$path"
+}
+
 # The base test config: tiny shapes so a step takes milliseconds. One thread: with ops this small,
 # two OpenMP threads gain nothing and slow down by 10-100x on a busy (oversubscribed) machine;
 # determinism.sh sets train.threads = 2 itself.

@@ -17,14 +17,6 @@ source "$(dirname "$0")/lib.sh"
 cli_init "$@"
 SECONDS=0
 
-# gen_domain PATH SEED WORDS...: ~30 KB of markov_text over WORDS. Every file starts with the same
-# line holding every character any domain uses, so one domain alone has the vocabulary of all
-# three (runs over the first domains only then train the same model as the full stream does in
-# those phases).
-gen_domain() {
-  local path="$1" seed="$2"; shift 2
-  { echo "abcdefghijklmnopqrstuvwxyz ,."; markov_text "$seed" 30000 "$@"; } > "$path"
-}
 mkdir -p "$TMP/data"
 gen_domain "$TMP/data/news.txt" 20240601 "the a of and to in is was he it for on that with as his they at be this \
   from had by not word but what all were we when your can said there use an each which she do how"

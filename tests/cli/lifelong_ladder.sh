@@ -15,15 +15,11 @@ source "$(dirname "$0")/lib.sh"
 cli_init "$@"
 SECONDS=0
 
-gen() {
-  local path="$1" seed="$2"; shift 2
-  { echo "abcdefghijklmnopqrstuvwxyz ,."; markov_text "$seed" 30000 "$@"; } > "$path"
-}
 mkdir -p "$TMP/data"
-gen "$TMP/data/news.txt" 11 the a of and to in is was he it for on that with as his they at be this from had by
-gen "$TMP/data/lore.txt" 12 zephyr quixotic jazz vex wizard quartz fjord lynx sphinx jinx buzz fizz oxygen kiwi
-gen "$TMP/data/count.txt" 13 one two three four five six seven eight nine ten eleven twelve hundred thousand
-gen "$TMP/data/pre.txt" 14 the a of one two three zephyr jazz and to in is alpha beta gamma delta
+gen_domain "$TMP/data/news.txt" 11 the a of and to in is was he it for on that with as his they at be this from had by
+gen_domain "$TMP/data/lore.txt" 12 zephyr quixotic jazz vex wizard quartz fjord lynx sphinx jinx buzz fizz oxygen kiwi
+gen_domain "$TMP/data/count.txt" 13 one two three four five six seven eight nine ten eleven twelve hundred thousand
+gen_domain "$TMP/data/pre.txt" 14 the a of one two three zephyr jazz and to in is alpha beta gamma delta
 
 # write_stream PATH METHODS [EXPERIMENT LINES]: the stream over news, lore, count after pretraining.
 write_stream() {
