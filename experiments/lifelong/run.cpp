@@ -132,8 +132,11 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, const RunMode&
     kind.names.push_back(m.job.name);
     kind.dirs.push_back(job_dir(out_dir, kind.noun, m.job.name));
   }
-  kind.reload = [&](size_t i) {
+  auto reread = [&](size_t i) {  // job i's record as it is on disk now (another shard may run it)
     records[i] = existing_record(jobs[i], kind.dirs[i], stream_key(e.lifelong, *jobs[i].spec));
+  };
+  kind.reload = [&](size_t i) {
+    reread(i);
     return state_of(records[i], kind.dirs[i]);
   };
   kind.intro = "[run] lifelong stream " + e.path + ": " + std::to_string(e.jobs.size()) + " methods x " +
@@ -151,9 +154,8 @@ int run_lifelong(const Experiment& e, const std::string& out_dir, const RunMode&
   };
   kind.run = [&](size_t i) { return run_method(e, jobs[i], data, out_dir, records[i]); };
   kind.write_report = [&] {
-    for (size_t i = 0; i < jobs.size(); ++i)  // other shards' methods as they are on disk now
-      if (!mode.shard.has(i))
-        records[i] = existing_record(jobs[i], kind.dirs[i], stream_key(e.lifelong, *jobs[i].spec));
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (!mode.shard.has(i)) reread(i);  // other shards' methods
     write_lifelong_report(e, data, records, out_dir);
   };
   return run_jobs(ex, out_dir, states, kind, mode.shard);
